@@ -1,0 +1,1 @@
+//! IPC between kapacitord processes (skeleton).

@@ -1,0 +1,1 @@
+//! The lambda evaluator (skeleton): expressions compiled once per node into closures.

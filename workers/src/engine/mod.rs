@@ -1,0 +1,1 @@
+//! The stream/batch pipeline engine (skeleton).

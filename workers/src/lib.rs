@@ -1,0 +1,3 @@
+//! The task worker process: runs one task's TICKscript pipeline.
+
+pub mod engine;
