@@ -1,0 +1,241 @@
+//! Everything that travels between kapacitord's processes.
+//!
+//! postcard encodes struct fields in declaration order and enum variants by index, with no
+//! names or tags on the wire. Every process is the same executable (children are re-exec'd
+//! from `/proc/self/exe`), so both ends always agree on the layout; the rules below keep
+//! accidental breakage visible anyway:
+//! - `Message` is append-only: add new variants at the end, never reorder or remove.
+//! - Bump [`PROTO_VERSION`] on any change to an existing type's layout.
+//! - No `#[serde(flatten)]`, `untagged`, `skip_serializing_if` or `serde_json::Value` here:
+//!   postcard cannot describe them. JSON payloads travel as `String`.
+
+use kapacitor_models::Point;
+use serde::{Deserialize, Serialize};
+
+/// Version of the wire protocol; checked in the [`Hello`] of every connection.
+pub const PROTO_VERSION: u32 = 1;
+
+/// The version string the daemon reports (`X-Kapacitor-Version`, `kapacitord version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Which process is at the other end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Supervisor,
+    Gossipd,
+    Apid,
+    Worker { task_id: String },
+}
+
+impl Role {
+    /// The name used in process titles and log lines: `gossipd`, `apid`, `task cpu_alert`.
+    pub fn title(&self) -> String {
+        match self {
+            Role::Supervisor => "supervisor".into(),
+            Role::Gossipd => "gossipd".into(),
+            Role::Apid => "apid".into(),
+            Role::Worker { task_id } => format!("task {task_id}"),
+        }
+    }
+
+    /// The role's kind without the task id: `supervisor`, `gossipd`, `apid`, `task`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Role::Supervisor => "supervisor",
+            Role::Gossipd => "gossipd",
+            Role::Apid => "apid",
+            Role::Worker { .. } => "task",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.title())
+    }
+}
+
+/// First frame on every connection, in both directions. `proto_version` must stay the first
+/// field: a receiver reads it alone before decoding the rest, so that a peer with a different
+/// layout is reported as a version mismatch rather than as garbage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub proto_version: u32,
+    pub role: Role,
+    pub pid: u32,
+    /// Free-form build identification, for log lines.
+    pub build: String,
+}
+
+impl Hello {
+    /// A hello for this process with the current protocol version.
+    pub fn new(role: Role) -> Hello {
+        Hello {
+            proto_version: PROTO_VERSION,
+            role,
+            pid: std::process::id(),
+            build: VERSION.to_string(),
+        }
+    }
+}
+
+/// One frame after the hello. `id` is non-zero when the sender wants a reply; a reply carries
+/// the request's id in `reply_to`. Notifications have both at 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: u64,
+    pub reply_to: u64,
+    pub msg: Message,
+}
+
+/// What a task worker needs to run its task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: String,
+    /// `stream` or `batch`.
+    pub task_type: String,
+    pub dbrps: Vec<Dbrp>,
+    pub script: String,
+    /// The task's vars as Kapacitor's JSON object (`{"name":{"type":"int","value":1}}`).
+    pub vars_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Dbrp {
+    pub db: String,
+    pub rp: String,
+}
+
+/// Lifecycle state of a supervised child, as shown by `/kapacitor/v1/debug/processes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcState {
+    Running,
+    /// Exited; waiting out the restart backoff.
+    Backoff,
+    /// Crash-looped (or could not start its task); not restarted until enabled again.
+    Failed,
+    Stopped,
+}
+
+impl ProcState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcState::Running => "running",
+            ProcState::Backoff => "backoff",
+            ProcState::Failed => "failed",
+            ProcState::Stopped => "stopped",
+        }
+    }
+}
+
+/// One supervised child, as the supervisor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub role: Role,
+    /// `None` while no process is alive.
+    pub pid: Option<u32>,
+    pub state: ProcState,
+    /// How many times it was started again after an exit.
+    pub restarts: u32,
+    /// Start of the current process, nanoseconds since the Unix epoch.
+    pub started_unix_ns: Option<i64>,
+    /// How the previous process ended (`signal: killed`, `exit status 1`).
+    pub last_exit: Option<String>,
+    /// Why the child is failed, when it is.
+    pub error: Option<String>,
+}
+
+/// Daemon-wide facts apid needs for `/debug/vars`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub cluster_id: String,
+    pub server_id: String,
+    pub hostname: String,
+    pub num_tasks: u64,
+    pub num_enabled_tasks: u64,
+    /// When the supervisor started, nanoseconds since the Unix epoch.
+    pub started_unix_ns: i64,
+}
+
+/// Number of `Message` variants; a higher index on the wire is an unknown message.
+pub const MESSAGE_VARIANTS: u32 = 17;
+
+/// Every message of every connection.
+///
+/// APPEND-ONLY: postcard encodes the variant index. Add new variants at the end only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// Liveness probe; answered with `Pong`.
+    Ping,
+    Pong,
+    /// Supervisor → child: stop gracefully (flush, leave) and exit 0.
+    Shutdown,
+    /// Supervisor → child, first message after the hello: the effective configuration as TOML.
+    Config {
+        toml: String,
+    },
+    /// Supervisor → worker: the task to run.
+    StartTask(TaskSpec),
+    /// Child → supervisor: started and serving (apid: listening; worker: task built).
+    Ready,
+    /// Worker → supervisor: the task cannot run (bad script...). The worker exits after this,
+    /// and the supervisor does not restart it.
+    TaskStartFailed {
+        error: String,
+    },
+    /// apid → worker: a batch of points written to `db`.`rp`.
+    Points {
+        db: String,
+        rp: String,
+        points: Vec<Point>,
+    },
+    /// apid → supervisor.
+    ProcessTreeRequest,
+    ProcessTree(Vec<ProcessInfo>),
+    /// apid → supervisor.
+    StatusRequest,
+    Status(Status),
+    /// apid → worker: the body of an httpOut endpoint.
+    HttpOutRequest {
+        endpoint: String,
+    },
+    /// `None` when the task has no such endpoint.
+    HttpOutResponse {
+        body: Option<String>,
+    },
+    /// apid → worker: node statistics.
+    StatsRequest,
+    /// JSON object of node statistics.
+    Stats {
+        json: String,
+    },
+    /// A request could not be served.
+    Error {
+        message: String,
+    },
+}
+
+impl Message {
+    /// A short name for log lines (no payload).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Ping => "Ping",
+            Message::Pong => "Pong",
+            Message::Shutdown => "Shutdown",
+            Message::Config { .. } => "Config",
+            Message::StartTask(_) => "StartTask",
+            Message::Ready => "Ready",
+            Message::TaskStartFailed { .. } => "TaskStartFailed",
+            Message::Points { .. } => "Points",
+            Message::ProcessTreeRequest => "ProcessTreeRequest",
+            Message::ProcessTree(_) => "ProcessTree",
+            Message::StatusRequest => "StatusRequest",
+            Message::Status(_) => "Status",
+            Message::HttpOutRequest { .. } => "HttpOutRequest",
+            Message::HttpOutResponse { .. } => "HttpOutResponse",
+            Message::StatsRequest => "StatsRequest",
+            Message::Stats { .. } => "Stats",
+            Message::Error { .. } => "Error",
+        }
+    }
+}
