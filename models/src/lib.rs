@@ -3,8 +3,18 @@
 //! and alert handlers.
 //!
 //! Time is always an `i64` of nanoseconds since the Unix epoch; formatting to RFC 3339 happens
-//! only at the edges.
+//! only at the edges ([`time_fmt`]). Text that clients compare with Kapacitor's byte for byte
+//! is written by [`go_json`] and [`result`], which follow Go's `encoding/json`.
 
+pub mod go_json;
+pub mod line_protocol;
 pub mod point;
+pub mod precision;
+pub mod result;
+pub mod srpl;
+pub mod time_fmt;
 
+pub use line_protocol::{ParseError, PointRef};
 pub use point::{Batch, FieldValue, Fields, Point, Tags};
+pub use precision::Precision;
+pub use result::{Result, Row};
