@@ -1,0 +1,7 @@
+//! The typed sections of the configuration file, grouped by what they configure.
+
+pub mod cluster;
+pub mod discovery;
+pub mod handlers;
+pub mod influxdb;
+pub mod server;
