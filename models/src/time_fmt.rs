@@ -89,7 +89,7 @@ fn push_trimmed_fraction(out: &mut String, nanos: u32) {
     }
     let mut digits = 9;
     let mut n = nanos;
-    while n % 10 == 0 {
+    while n.is_multiple_of(10) {
         n /= 10;
         digits -= 1;
     }
@@ -306,7 +306,7 @@ fn push_int_frac(out: &mut String, v: u64, prec: u32) {
     let mut frac = v % scale;
     if frac != 0 {
         let mut width = prec as usize;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }
