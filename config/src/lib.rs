@@ -196,20 +196,21 @@ impl Default for Config {
             collectd: CollectdConfig::default(),
             opentsdb: OpenTsdbConfig::default(),
             graphite: Vec::new(),
+            // Only these two discovery sections have an element by default in Kapacitor.
             kubernetes: d("kubernetes"),
             swarm: d("swarm"),
-            scraper: d("scraper"),
-            azure: d("azure"),
-            consul: d("consul"),
-            dns: d("dns"),
-            ec2: d("ec2"),
-            file_discovery: d("file-discovery"),
-            gce: d("gce"),
-            marathon: d("marathon"),
-            nerve: d("nerve"),
-            serverset: d("serverset"),
-            static_discovery: d("static-discovery"),
-            triton: d("triton"),
+            scraper: Vec::new(),
+            azure: Vec::new(),
+            consul: Vec::new(),
+            dns: Vec::new(),
+            ec2: Vec::new(),
+            file_discovery: Vec::new(),
+            gce: Vec::new(),
+            marathon: Vec::new(),
+            nerve: Vec::new(),
+            serverset: Vec::new(),
+            static_discovery: Vec::new(),
+            triton: Vec::new(),
         }
     }
 }
@@ -237,7 +238,7 @@ impl Config {
             ConfigError(if path.is_empty() || path == "." {
                 inner
             } else {
-                format!("invalid {path}: {inner}")
+                format!("config key `{path}`: {inner}")
             })
         })?;
         cfg.post_init()?;

@@ -7,7 +7,8 @@
 
 use toml::{Table, Value};
 
-/// One default element per section, as Kapacitor's `server.NewConfig()` prints them.
+/// One default element per section: the schema of the section and the values of keys a file
+/// leaves out. Only `kubernetes` and `swarm` have an element when the file has none.
 const DEFAULTS: &str = r#"
 [[kubernetes]]
 enabled = false
@@ -161,7 +162,7 @@ ssl-server-name = ""
 insecure-skip-verify = false
 "#;
 
-/// The default element list of a discovery section (`[[consul]]` -> one `myconsul` table).
+/// The default element of a discovery section, as a one-element list.
 pub fn default_tables(section: &str) -> Vec<Table> {
     let all: Table = DEFAULTS
         .parse()
