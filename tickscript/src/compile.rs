@@ -711,7 +711,11 @@ impl<'a> Compiler<'a> {
             } else {
                 format!("{min} to {max}")
             };
-            let plural = if expected == "1" { "" } else { "s" };
+            let plural = if max == 1 || (unbounded && min <= 1) {
+                ""
+            } else {
+                "s"
+            };
             Error::at(
                 pos,
                 format!(

@@ -444,6 +444,13 @@ impl<'a> Parser<'a> {
             Tok::Regex => {
                 self.next();
                 let text = self.text(i);
+                // Kapacitor compiles regex literals while parsing, so a bad one is a parse error.
+                let source = text[1..text.len() - 1].replace("\\/", "/");
+                if let Err(e) = crate::eval::translate_regex(&source) {
+                    // The regex crate's messages span several lines (with a caret diagram).
+                    let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
+                    return Err(self.invalid(i, format!("invalid regex {text}: {e}")));
+                }
                 Ok(Tree {
                     kind: TreeKind::Regex(text[1..text.len() - 1].to_string()),
                     pos: self.pos_of(i),
@@ -549,8 +556,27 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// `1.5s` lexes as the number `1.5` and the identifier `s`, `10us` as `10u` and `s`;
+    /// reporting that as an undefined `s` would be confusing, so a literal glued to an
+    /// identifier is reported as the malformed literal it is.
+    fn check_glued_literal(&self, i: usize) -> Result<()> {
+        let next = &self.toks[(i + 1).min(self.toks.len() - 1)];
+        if next.tok == Tok::Ident && next.start == self.toks[i].end {
+            let literal = &self.src[self.toks[i].start..next.end];
+            return Err(self.invalid(
+                i,
+                format!(
+                    "invalid number or duration {literal:?}: a duration is an integer followed \
+                     by one unit of u, µ, ms, s, m, h, d, w (1500ms, not 1.5s)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn number(&mut self) -> Result<Tree> {
         let i = self.expect(Tok::Number)?;
+        self.check_glued_literal(i)?;
         let text = self.text(i);
         let kind = if text.contains('.') {
             match text.parse::<f64>() {
@@ -573,6 +599,7 @@ impl<'a> Parser<'a> {
 
     fn duration(&mut self) -> Result<Tree> {
         let i = self.expect(Tok::Duration)?;
+        self.check_glued_literal(i)?;
         let literal = self.text(i);
         let nanos = parse_duration_literal(literal)
             .ok_or_else(|| self.invalid(i, format!("invalid duration {literal:?}: overflow")))?;
