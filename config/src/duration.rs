@@ -12,64 +12,53 @@ use std::time::Duration;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
-/// A signed nanosecond count, like Go's `time.Duration` (so `-1s` is representable).
+/// A configuration duration. Go's `time.Duration` is signed, but no Kapacitor setting takes a
+/// negative one, so this holds a `std` duration and rejects `-1s` with a clear error; the exact
+/// signed grammar and printing are [`parse_go_duration`] and [`format_go_duration`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
-pub struct GoDuration(i64);
+pub struct GoDuration(pub Duration);
 
 impl GoDuration {
-    pub const ZERO: GoDuration = GoDuration(0);
+    pub const ZERO: GoDuration = GoDuration(Duration::ZERO);
 
-    /// Saturates at Go's maximum duration (about 292 years).
     pub const fn from_secs(s: u64) -> Self {
-        if s > (i64::MAX / NANOS_PER_SEC) as u64 {
-            GoDuration(i64::MAX)
-        } else {
-            GoDuration(s as i64 * NANOS_PER_SEC)
-        }
+        GoDuration(Duration::from_secs(s))
     }
 
     pub const fn from_millis(ms: u64) -> Self {
-        if ms > (i64::MAX / 1_000_000) as u64 {
-            GoDuration(i64::MAX)
-        } else {
-            GoDuration(ms as i64 * 1_000_000)
-        }
+        GoDuration(Duration::from_millis(ms))
     }
 
-    pub const fn from_nanos(ns: i64) -> Self {
-        GoDuration(ns)
+    pub const fn from_nanos(ns: u64) -> Self {
+        GoDuration(Duration::from_nanos(ns))
     }
 
-    pub const fn as_nanos(self) -> i64 {
+    pub const fn as_duration(self) -> Duration {
         self.0
     }
 
     pub const fn is_zero(self) -> bool {
-        self.0 == 0
+        self.0.is_zero()
     }
 
-    pub const fn is_negative(self) -> bool {
-        self.0 < 0
-    }
-
-    /// The duration as a `std` duration; negative durations become zero.
-    pub fn as_duration(self) -> Duration {
-        if self.0 <= 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(self.0 as u64)
-        }
-    }
-
-    /// Parses a Go duration string exactly as `time.ParseDuration` does.
+    /// Parses a Go duration string as `time.ParseDuration` does, refusing negative values.
     pub fn parse(s: &str) -> Result<GoDuration, DurationError> {
-        parse_go_duration(s).map(GoDuration)
+        let ns = parse_go_duration(s)?;
+        u64::try_from(ns)
+            .map(GoDuration::from_nanos)
+            .map_err(|_| DurationError(format!("negative duration {} is not allowed", quote(s))))
     }
 }
 
 impl From<Duration> for GoDuration {
     fn from(d: Duration) -> Self {
-        GoDuration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        GoDuration(d)
+    }
+}
+
+impl From<GoDuration> for Duration {
+    fn from(d: GoDuration) -> Self {
+        d.0
     }
 }
 
@@ -157,7 +146,8 @@ fn leading_fraction(s: &[u8]) -> (u64, f64, &[u8]) {
     (x, scale, &s[i..])
 }
 
-fn parse_go_duration(orig: &str) -> Result<i64, DurationError> {
+/// Go's `time.ParseDuration`, byte for byte: the signed nanosecond count of `orig`.
+pub fn parse_go_duration(orig: &str) -> Result<i64, DurationError> {
     let mut s = orig.as_bytes();
     let mut neg = false;
     if let Some(&c) = s.first()
@@ -241,7 +231,7 @@ fn parse_go_duration(orig: &str) -> Result<i64, DurationError> {
 }
 
 /// Go's `fmtFrac`: the fraction of `v / 10^prec` without trailing zeros (nothing when zero).
-fn fmt_frac(buf: &mut Vec<u8>, mut v: u64, prec: usize) -> u64 {
+fn fmt_frac(buf: &mut Vec<u8>, mut v: u128, prec: usize) -> u128 {
     let mut printing = false;
     for _ in 0..prec {
         let digit = (v % 10) as u8;
@@ -257,7 +247,7 @@ fn fmt_frac(buf: &mut Vec<u8>, mut v: u64, prec: usize) -> u64 {
     v
 }
 
-fn fmt_int(buf: &mut Vec<u8>, mut v: u64) {
+fn fmt_int(buf: &mut Vec<u8>, mut v: u128) {
     if v == 0 {
         buf.push(b'0');
         return;
@@ -268,50 +258,58 @@ fn fmt_int(buf: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-impl fmt::Display for GoDuration {
-    /// Go's `Duration.String()`. The text is built back to front, as Go does, then reversed.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut u = self.0.unsigned_abs();
-        let mut rev: Vec<u8> = Vec::with_capacity(32);
-        if u < NANOS_PER_SEC as u64 {
-            if u == 0 {
-                return f.write_str("0s");
-            }
-            rev.push(b's');
-            let prec = if u < 1_000 {
-                rev.push(b'n');
-                0
-            } else if u < 1_000_000 {
-                // "µ" (U+00B5) reversed byte-wise, since the whole buffer is reversed at the end.
-                rev.extend_from_slice(&[0xB5, 0xC2]);
-                3
-            } else {
-                rev.push(b'm');
-                6
-            };
-            u = fmt_frac(&mut rev, u, prec);
-            fmt_int(&mut rev, u);
+/// Go's `Duration.String()` for a signed nanosecond count (`0s`, `1.5s`, `5m0s`, `-1µs`).
+pub fn format_go_duration(nanos: i64) -> String {
+    format_magnitude(u128::from(nanos.unsigned_abs()), nanos < 0)
+}
+
+/// The text is built back to front, as Go does, then reversed.
+fn format_magnitude(mut u: u128, negative: bool) -> String {
+    if u == 0 {
+        return "0s".into();
+    }
+    let mut rev: Vec<u8> = Vec::with_capacity(40);
+    if u < NANOS_PER_SEC as u128 {
+        rev.push(b's');
+        let prec = if u < 1_000 {
+            rev.push(b'n');
+            0
+        } else if u < 1_000_000 {
+            // "µ" (U+00B5) byte-reversed, since the whole buffer is reversed at the end.
+            rev.extend_from_slice(&[0xB5, 0xC2]);
+            3
         } else {
-            rev.push(b's');
-            u = fmt_frac(&mut rev, u, 9);
+            rev.push(b'm');
+            6
+        };
+        u = fmt_frac(&mut rev, u, prec);
+        fmt_int(&mut rev, u);
+    } else {
+        rev.push(b's');
+        u = fmt_frac(&mut rev, u, 9);
+        fmt_int(&mut rev, u % 60);
+        u /= 60;
+        if u > 0 {
+            rev.push(b'm');
             fmt_int(&mut rev, u % 60);
             u /= 60;
             if u > 0 {
-                rev.push(b'm');
-                fmt_int(&mut rev, u % 60);
-                u /= 60;
-                if u > 0 {
-                    rev.push(b'h');
-                    fmt_int(&mut rev, u);
-                }
+                rev.push(b'h');
+                fmt_int(&mut rev, u);
             }
         }
-        if self.0 < 0 {
-            rev.push(b'-');
-        }
-        rev.reverse();
-        // Only ASCII and a whole U+00B5 sequence were written.
-        f.write_str(std::str::from_utf8(&rev).map_err(|_| fmt::Error)?)
+    }
+    if negative {
+        rev.push(b'-');
+    }
+    rev.reverse();
+    // Only ASCII and whole U+00B5 sequences were written.
+    String::from_utf8(rev).unwrap_or_default()
+}
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_magnitude(self.0.as_nanos(), false))
     }
 }
 
@@ -368,9 +366,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn p(s: &str) -> i64 {
-        GoDuration::parse(s)
-            .unwrap_or_else(|e| panic!("{s}: {e}"))
-            .as_nanos()
+        parse_go_duration(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[test]
@@ -418,20 +414,31 @@ mod tests {
             "9223372036854775808ns",
             "3000000h",
         ] {
-            assert!(GoDuration::parse(bad).is_err(), "{bad:?} should fail");
+            assert!(parse_go_duration(bad).is_err(), "{bad:?} should fail");
         }
         assert_eq!(
-            GoDuration::parse("10").unwrap_err().to_string(),
+            parse_go_duration("10").unwrap_err().to_string(),
             "time: missing unit in duration \"10\""
         );
         assert_eq!(
-            GoDuration::parse("1d").unwrap_err().to_string(),
+            parse_go_duration("1d").unwrap_err().to_string(),
             "time: unknown unit \"d\" in duration \"1d\""
         );
         assert_eq!(
-            GoDuration::parse("abc").unwrap_err().to_string(),
+            parse_go_duration("abc").unwrap_err().to_string(),
             "time: invalid duration \"abc\""
         );
+    }
+
+    #[test]
+    fn config_durations_refuse_negatives() {
+        assert_eq!(
+            GoDuration::parse("1h30m").unwrap(),
+            GoDuration::from_secs(5400)
+        );
+        assert_eq!(GoDuration::parse("-0s").unwrap(), GoDuration::ZERO);
+        let e = GoDuration::parse("-1s").unwrap_err().to_string();
+        assert_eq!(e, "negative duration \"-1s\" is not allowed");
     }
 
     #[test]
@@ -459,36 +466,30 @@ mod tests {
             (i64::MIN, "-2562047h47m16.854775808s"),
         ];
         for &(ns, text) in cases {
-            assert_eq!(GoDuration::from_nanos(ns).to_string(), text);
+            assert_eq!(format_go_duration(ns), text);
+            if ns >= 0 {
+                assert_eq!(GoDuration::from_nanos(ns as u64).to_string(), text);
+            }
         }
         assert_eq!(GoDuration::from_secs(10).to_string(), "10s");
         assert_eq!(GoDuration::from_millis(200).to_string(), "200ms");
     }
 
-    #[test]
-    fn std_conversions() {
-        assert_eq!(GoDuration::from_nanos(-5).as_duration(), Duration::ZERO);
-        assert_eq!(
-            GoDuration::from_millis(1500).as_duration(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(
-            GoDuration::from(Duration::from_secs(3)),
-            GoDuration::from_secs(3)
-        );
-        assert_eq!(GoDuration::from_secs(u64::MAX).as_nanos(), i64::MAX);
-    }
-
     proptest! {
         #[test]
         fn print_parse_round_trip(ns in any::<i64>()) {
-            let d = GoDuration::from_nanos(ns);
+            prop_assert_eq!(parse_go_duration(&format_go_duration(ns)).unwrap(), ns);
+        }
+
+        #[test]
+        fn config_duration_round_trip(ns in 0..=i64::MAX) {
+            let d = GoDuration::from_nanos(ns as u64);
             prop_assert_eq!(GoDuration::parse(&d.to_string()).unwrap(), d);
         }
 
         #[test]
         fn parse_never_panics(s in "[-+]?[0-9.]{0,6}(ns|us|µs|ms|s|m|h|d|x)?[0-9.]{0,4}[a-z]{0,2}") {
-            let _ = GoDuration::parse(&s);
+            let _ = parse_go_duration(&s);
         }
     }
 }

@@ -15,7 +15,7 @@ mod one_or_many;
 pub mod sections;
 mod validate;
 
-pub use duration::{DurationError, GoDuration};
+pub use duration::{DurationError, GoDuration, format_go_duration, parse_go_duration};
 pub use load::{default_config_path, demo_config, demo_config_in};
 pub use sections::cluster::{AlertConfig, ClusterConfig, RpcConfig};
 pub use sections::handlers::*;

@@ -280,6 +280,11 @@ fn bad_values_name_the_key() {
         e.contains("delay-per-member") && e.contains("missing unit"),
         "{e}"
     );
+    let e = err("[alert]\ndelay-per-member = \"-10s\"\n");
+    assert!(
+        e.contains("delay-per-member") && e.contains("negative"),
+        "{e}"
+    );
     let e = err("[[influxdb]]\ntimeout = 5\n");
     assert!(e.contains("timeout"), "{e}");
     let e = err("[[influxdb]]\nsubscription-mode = \"both\"\n");
@@ -359,7 +364,7 @@ fn validation_errors_name_the_key() {
         "recovery_action",
     );
     check(
-        "[alert]\nfull-sync-interval = \"-1s\"\n",
+        "[alert]\nfull-sync-interval = \"0s\"\n",
         "full-sync-interval",
     );
 
@@ -479,6 +484,7 @@ fn bad_env_values_name_the_variable() {
     check("KAPACITOR_INFLUXDB_0_SUBSCRIPTION_MODE", "both");
     check("KAPACITOR_STATS_TIMING_SAMPLE_RATE", "half");
     check("KAPACITOR_CLUSTER_GOSSIP_MEMBERS", "-1");
+    check("KAPACITOR_CLUSTER_GOSSIP_INTERVAL", "-1s");
 }
 
 /// A new value of the same type for a default leaf, so that overriding it is observable.

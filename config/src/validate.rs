@@ -10,19 +10,8 @@ fn invalid(section: &str, key: &str, why: impl std::fmt::Display) -> String {
     format!("invalid {section} {key}: {why}")
 }
 
-fn non_negative(section: &str, key: &str, d: GoDuration) -> Result {
-    if d.is_negative() {
-        return Err(invalid(
-            section,
-            key,
-            format!("must not be negative, got {d}"),
-        ));
-    }
-    Ok(())
-}
-
 fn positive(section: &str, key: &str, d: GoDuration) -> Result {
-    if d.as_nanos() <= 0 {
+    if d.is_zero() {
         return Err(invalid(
             section,
             key,
@@ -64,7 +53,6 @@ pub(crate) fn validate(c: &Config) -> Result {
     }
 
     parse_bind_address(&c.http.bind_address).map_err(|e| invalid("[http]", "bind-address", e))?;
-    non_negative("[http]", "shutdown-timeout", c.http.shutdown_timeout)?;
     if c.http.https_enabled && c.http.https_certificate.is_empty() {
         return Err(invalid(
             "[http]",
@@ -105,11 +93,9 @@ pub(crate) fn validate(c: &Config) -> Result {
     if c.replay.dir.as_os_str().is_empty() {
         return Err(invalid("[replay]", "dir", "must be specified"));
     }
-    non_negative("[task]", "snapshot-interval", c.task.snapshot_interval)?;
     if c.auth.enabled && !(4..=31).contains(&c.auth.bcrypt_cost) {
         return Err(invalid("[auth]", "bcrypt-cost", "must be between 4 and 31"));
     }
-    non_negative("[auth]", "cache-expiration", c.auth.cache_expiration)?;
 
     validate_cluster(c)?;
     validate_influxdb(c)?;
@@ -136,7 +122,6 @@ pub(crate) fn validate(c: &Config) -> Result {
                 "exactly one of prog and socket must be set",
             ));
         }
-        non_negative(&section, "timeout", f.timeout)?;
     }
     for (i, u) in c.udp.iter().enumerate() {
         if u.enabled {
@@ -166,12 +151,6 @@ fn validate_cluster(c: &Config) -> Result {
             format!("must be [\"worker\"], got {:?}", c.cluster.roles),
         ));
     }
-    non_negative("[cluster]", "gossip-interval", c.cluster.gossip_interval)?;
-    non_negative(
-        "[cluster]",
-        "gossip-sync-interval",
-        c.cluster.gossip_sync_interval,
-    )?;
     c.cluster
         .encryption_key_bytes()
         .map_err(|e| format!("invalid [cluster] {e}"))?;
@@ -237,13 +216,6 @@ fn validate_influxdb(c: &Config) -> Result {
             &["http", "https", "udp"],
         )?;
         one_of(&section, "compression", &db.compression, &["gzip", "none"])?;
-        non_negative(&section, "timeout", db.timeout)?;
-        non_negative(&section, "startup-timeout", db.startup_timeout)?;
-        non_negative(
-            &section,
-            "subscriptions-sync-interval",
-            db.subscriptions_sync_interval,
-        )?;
         if db.subscription_protocol == "udp" && db.udp_buffer <= 0 {
             return Err(invalid(&section, "udp-buffer", "must be greater than 0"));
         }
@@ -297,7 +269,6 @@ fn validate_handlers(c: &Config) -> Result {
             return Err(invalid("[smtp]", "port", "must be greater than 0"));
         }
     }
-    non_negative("[smtp]", "idle-timeout", c.smtp.idle_timeout)?;
     if c.smtp.state_changes_only && !c.smtp.global {
         return Err(invalid(
             "[smtp]",
@@ -456,8 +427,6 @@ fn validate_handlers(c: &Config) -> Result {
                 "must list at least one broker",
             ));
         }
-        non_negative(&section, "timeout", k.timeout)?;
-        non_negative(&section, "batch-timeout", k.batch_timeout)?;
     }
 
     let mut mqtt_names = HashSet::new();
