@@ -76,9 +76,17 @@ pub(crate) struct Compiled {
 }
 
 pub(crate) fn compile(expr: &Expr, funcs: &FunctionSet) -> Result<Compiled, EvalError> {
-    let mut c = Compiler { funcs, refs: Vec::new(), slots: Vec::new() };
+    let mut c = Compiler {
+        funcs,
+        refs: Vec::new(),
+        slots: Vec::new(),
+    };
     let root = c.expr(expr)?;
-    Ok(Compiled { root, refs: c.refs, state: State { slots: c.slots } })
+    Ok(Compiled {
+        root,
+        refs: c.refs,
+        state: State { slots: c.slots },
+    })
 }
 
 struct Compiler<'f> {
@@ -102,17 +110,28 @@ impl Compiler<'_> {
                 if !self.refs.iter().any(|r| r == name) {
                     self.refs.push(name.clone());
                 }
-                if name == "time" { Node::Time } else { Node::Ref(name.as_str().into()) }
+                if name == "time" {
+                    Node::Time
+                } else {
+                    Node::Ref(name.as_str().into())
+                }
             }
             Expr::Ident(name, pos) => match self.funcs.identifiers.get(name) {
                 Some(v) => Node::Const(v.clone()),
                 None => {
-                    return Err(EvalError::at(*pos, format!("undefined identifier {name:?} in lambda")));
+                    return Err(EvalError::at(
+                        *pos,
+                        format!("undefined identifier {name:?} in lambda"),
+                    ));
                 }
             },
             Expr::Lambda(inner, _) => self.expr(inner)?,
-            Expr::Star(pos) => return Err(EvalError::at(*pos, "unexpected '*' in lambda expression")),
-            Expr::List(_, pos) => return Err(EvalError::at(*pos, "unexpected list in lambda expression")),
+            Expr::Star(pos) => {
+                return Err(EvalError::at(*pos, "unexpected '*' in lambda expression"));
+            }
+            Expr::List(_, pos) => {
+                return Err(EvalError::at(*pos, "unexpected list in lambda expression"));
+            }
             Expr::Unary { op, expr, .. } => {
                 let x = Box::new(self.expr(expr)?);
                 fold(match op {
@@ -137,7 +156,10 @@ impl Compiler<'_> {
         let arity_error = |expected: String| {
             EvalError::at(
                 pos,
-                format!("wrong number of arguments to {name:?}: got {}, expected {expected}", args.len()),
+                format!(
+                    "wrong number of arguments to {name:?}: got {}, expected {expected}",
+                    args.len()
+                ),
             )
         };
         let check_arity = |arity: &RangeInclusive<usize>| {
@@ -163,7 +185,10 @@ impl Compiler<'_> {
         } else if let Some(kind) = StatefulKind::lookup(name) {
             check_sigs(kind.signatures())?;
             self.slots.push(kind.initial());
-            CallKind::Stateful { kind, slot: self.slots.len() - 1 }
+            CallKind::Stateful {
+                kind,
+                slot: self.slots.len() - 1,
+            }
         } else if let Some(f) = Builtin::lookup(name) {
             check_sigs(f.signatures())?;
             debug_assert!(args.len() <= MAX_ARGS);
@@ -175,7 +200,10 @@ impl Compiler<'_> {
         let call = Call {
             name: name.into(),
             kind,
-            args: args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?,
+            args: args
+                .iter()
+                .map(|a| self.expr(a))
+                .collect::<Result<_, _>>()?,
             arg_texts: args.iter().map(render).collect(),
         };
         let node = Node::Call(Box::new(call));
@@ -196,7 +224,11 @@ fn fold(node: Node) -> Node {
         return node;
     }
     let mut state = State::default();
-    let mut cx = Cx { scope: &NoPoint, state: &mut state, refs: &[] };
+    let mut cx = Cx {
+        scope: &NoPoint,
+        state: &mut state,
+        refs: &[],
+    };
     let folded = node.eval(&mut cx).ok().map(|v| v.into_value());
     match folded {
         Some(v) => Node::Const(v),
@@ -232,7 +264,11 @@ fn render(e: &Expr) -> String {
         Expr::Reference(name, _) => format!("\"{name}\""),
         Expr::Ident(name, _) => name.clone(),
         Expr::Unary { op, expr, .. } => {
-            format!("{}{}", if *op == UnaryOp::Neg { "-" } else { "!" }, render(expr))
+            format!(
+                "{}{}",
+                if *op == UnaryOp::Neg { "-" } else { "!" },
+                render(expr)
+            )
         }
         Expr::Binary { op, lhs, rhs, .. } => {
             format!("{} {} {}", render(lhs), ops::symbol(*op), render(rhs))

@@ -109,12 +109,19 @@ impl Builtin {
             "strHasSuffix" => Some(Str2Bool(|s, p| s.ends_with(p))),
             "strIndex" => Some(Str2Int(|s, sub| index_or_minus_one(s.find(sub)))),
             "strIndexAny" => Some(Str2Int(|s, chars| {
-                index_or_minus_one(s.char_indices().find(|(_, c)| chars.contains(*c)).map(|(i, _)| i))
+                index_or_minus_one(
+                    s.char_indices()
+                        .find(|(_, c)| chars.contains(*c))
+                        .map(|(i, _)| i),
+                )
             })),
             "strLastIndex" => Some(Str2Int(|s, sub| index_or_minus_one(s.rfind(sub)))),
             "strLastIndexAny" => Some(Str2Int(|s, chars| {
                 index_or_minus_one(
-                    s.char_indices().rev().find(|(_, c)| chars.contains(*c)).map(|(i, _)| i),
+                    s.char_indices()
+                        .rev()
+                        .find(|(_, c)| chars.contains(*c))
+                        .map(|(i, _)| i),
                 )
             })),
             "strLength" => Some(StrLength),
@@ -122,14 +129,16 @@ impl Builtin {
             "strSubstring" => Some(StrSubstring),
             "strToLower" => Some(Str1Str(str::to_lowercase)),
             "strToUpper" => Some(Str1Str(str::to_uppercase)),
-            "strTrim" => Some(Str2Str(|s, cut| s.trim_matches(|c| cut.contains(c)).to_string())),
-            "strTrimLeft" => {
-                Some(Str2Str(|s, cut| s.trim_start_matches(|c| cut.contains(c)).to_string()))
-            }
+            "strTrim" => Some(Str2Str(|s, cut| {
+                s.trim_matches(|c| cut.contains(c)).to_string()
+            })),
+            "strTrimLeft" => Some(Str2Str(|s, cut| {
+                s.trim_start_matches(|c| cut.contains(c)).to_string()
+            })),
             "strTrimPrefix" => Some(Str2Str(|s, p| s.strip_prefix(p).unwrap_or(s).to_string())),
-            "strTrimRight" => {
-                Some(Str2Str(|s, cut| s.trim_end_matches(|c| cut.contains(c)).to_string()))
-            }
+            "strTrimRight" => Some(Str2Str(|s, cut| {
+                s.trim_end_matches(|c| cut.contains(c)).to_string()
+            })),
             "strTrimSpace" => Some(Str1Str(|s| s.trim().to_string())),
             "strTrimSuffix" => Some(Str2Str(|s, p| s.strip_suffix(p).unwrap_or(s).to_string())),
             "regexReplace" => Some(RegexReplace),
@@ -158,7 +167,12 @@ impl Builtin {
     pub(crate) fn signatures(self) -> &'static [Sig] {
         use Ty::*;
         match self {
-            Builtin::Bool => &[(&[Bool], Bool), (&[Str], Bool), (&[Int], Bool), (&[Float], Bool)],
+            Builtin::Bool => &[
+                (&[Bool], Bool),
+                (&[Str], Bool),
+                (&[Int], Bool),
+                (&[Float], Bool),
+            ],
             Builtin::Int => &[
                 (&[Bool], Int),
                 (&[Str], Int),
@@ -166,7 +180,12 @@ impl Builtin {
                 (&[Float], Int),
                 (&[Duration], Int),
             ],
-            Builtin::Float => &[(&[Bool], Float), (&[Str], Float), (&[Int], Float), (&[Float], Float)],
+            Builtin::Float => &[
+                (&[Bool], Float),
+                (&[Str], Float),
+                (&[Int], Float),
+                (&[Float], Float),
+            ],
             Builtin::String => &[
                 (&[Bool], Str),
                 (&[Str], Str),
@@ -233,13 +252,15 @@ impl Builtin {
             (Builtin::Float, [v]) => V::Float(to_float(v)?),
             (Builtin::String, [v]) => V::Str(to_string(v)?),
             (Builtin::Duration, [V::Duration(d)]) => V::Duration(*d),
-            (Builtin::Duration, [V::Int(n), V::Duration(unit)]) => V::Duration(n.wrapping_mul(*unit)),
+            (Builtin::Duration, [V::Int(n), V::Duration(unit)]) => {
+                V::Duration(n.wrapping_mul(*unit))
+            }
             (Builtin::Duration, [V::Float(f), V::Duration(unit)]) => {
                 V::Duration((f * *unit as f64) as i64)
             }
-            (Builtin::Duration, [V::Str(s), ..]) => {
-                V::Duration(parse_duration(s).ok_or_else(|| format!("invalid duration string {s:?}"))?)
-            }
+            (Builtin::Duration, [V::Str(s), ..]) => V::Duration(
+                parse_duration(s).ok_or_else(|| format!("invalid duration string {s:?}"))?,
+            ),
             (Builtin::Math1(f), [V::Float(x)]) => V::Float(f(*x)),
             (Builtin::Math2(f), [V::Float(x), V::Float(y)]) => V::Float(f(*x, *y)),
             (Builtin::MathIF(f), [V::Int(n), V::Float(x)]) => V::Float(f(*n, *x)),
@@ -313,7 +334,9 @@ fn substring(s: &str, start: i64, stop: i64) -> Result<String, String> {
         return Err(format!("found negative index for strSubstring: {stop}"));
     }
     if stop as u64 > s.len() as u64 {
-        return Err(format!("stop index too large for string in strSubstring: {stop}"));
+        return Err(format!(
+            "stop index too large for string in strSubstring: {stop}"
+        ));
     }
     if start > stop {
         return Err(format!("slice bounds out of range [{start}:{stop}]"));
@@ -336,7 +359,10 @@ fn to_bool(v: &Val<'_>) -> Result<bool, String> {
         Val::Float(f) if *f == 0.0 => Ok(false),
         Val::Float(f) if *f == 1.0 => Ok(true),
         Val::Float(f) => Err(format!("cannot convert {} to boolean", format_float(*f))),
-        other => Err(format!("cannot convert {} to boolean", other.ty().go_name())),
+        other => Err(format!(
+            "cannot convert {} to boolean",
+            other.ty().go_name()
+        )),
     }
 }
 
@@ -355,7 +381,10 @@ fn to_int(v: &Val<'_>) -> Result<i64, String> {
             };
             format!("strconv.ParseInt: parsing {s:?}: {why}")
         }),
-        other => Err(format!("cannot convert {} to integer", other.ty().go_name())),
+        other => Err(format!(
+            "cannot convert {} to integer",
+            other.ty().go_name()
+        )),
     }
 }
 
@@ -454,10 +483,30 @@ mod tests {
             }
         };
         let names = [
-            "bool", "int", "float", "string", "duration", "abs", "atan2", "jn", "pow10",
-            "strContains", "strCount", "strTrim", "strToUpper", "strLength", "strReplace",
-            "strSubstring", "regexReplace", "isPresent", "unixNano", "hour", "now", "humanBytes",
-            "if", "rand",
+            "bool",
+            "int",
+            "float",
+            "string",
+            "duration",
+            "abs",
+            "atan2",
+            "jn",
+            "pow10",
+            "strContains",
+            "strCount",
+            "strTrim",
+            "strToUpper",
+            "strLength",
+            "strReplace",
+            "strSubstring",
+            "regexReplace",
+            "isPresent",
+            "unixNano",
+            "hour",
+            "now",
+            "humanBytes",
+            "if",
+            "rand",
         ];
         for name in names {
             let f = Builtin::lookup(name).expect(name);
@@ -469,7 +518,9 @@ mod tests {
                 if name == "duration" && domain[0] == Ty::Str {
                     args[0] = Val::Str(Cow::Borrowed("1s"));
                 }
-                let out = f.call(&mut args).unwrap_or_else(|e| panic!("{name}{domain:?}: {e}"));
+                let out = f
+                    .call(&mut args)
+                    .unwrap_or_else(|e| panic!("{name}{domain:?}: {e}"));
                 assert_eq!(out.ty(), *ret, "{name}{domain:?}");
             }
         }

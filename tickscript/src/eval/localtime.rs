@@ -200,11 +200,21 @@ mod tests {
         let c = Zone::utc().civil(1_458_039_459_000_000_000);
         assert_eq!(
             c,
-            Civil { year: 2016, month: 3, day: 15, hour: 10, minute: 57, weekday: 2 }
+            Civil {
+                year: 2016,
+                month: 3,
+                day: 15,
+                hour: 10,
+                minute: 57,
+                weekday: 2
+            }
         );
         // Before the epoch: 1969-12-31T23:59:59.5Z, a Wednesday.
         let c = Zone::utc().civil(-500_000_000);
-        assert_eq!((c.year, c.month, c.day, c.hour, c.minute, c.weekday), (1969, 12, 31, 23, 59, 3));
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute, c.weekday),
+            (1969, 12, 31, 23, 59, 3)
+        );
         // Extremes do not panic.
         let _ = Zone::utc().civil(i64::MIN);
         let _ = Zone::utc().civil(i64::MAX);

@@ -51,11 +51,17 @@ pub struct EvalError {
 
 impl EvalError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        EvalError { message: message.into(), pos: None }
+        EvalError {
+            message: message.into(),
+            pos: None,
+        }
     }
 
     pub(crate) fn at(pos: Pos, message: impl Into<String>) -> Self {
-        EvalError { message: message.into(), pos: Some(pos) }
+        EvalError {
+            message: message.into(),
+            pos: Some(pos),
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -91,7 +97,9 @@ struct Inner {
 
 impl fmt::Debug for Lambda {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lambda").field("references", &self.inner.refs).finish_non_exhaustive()
+        f.debug_struct("Lambda")
+            .field("references", &self.inner.refs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +113,13 @@ impl Lambda {
     /// Compiles with extra host functions and identifiers (topic-handler `match` lambdas).
     pub fn compile_with(expr: &ast::Expr, funcs: &FunctionSet) -> Result<Lambda, EvalError> {
         let c = compile::compile(expr, funcs)?;
-        Ok(Lambda { inner: Arc::new(Inner { root: c.root, refs: c.refs, initial_state: c.state }) })
+        Ok(Lambda {
+            inner: Arc::new(Inner {
+                root: c.root,
+                refs: c.refs,
+                initial_state: c.state,
+            }),
+        })
     }
 
     /// A fresh state for one group.
@@ -115,13 +129,21 @@ impl Lambda {
 
     /// Evaluates to a value. A bare reference to an absent field/tag yields [`Value::Missing`].
     pub fn eval(&self, scope: &dyn Scope, state: &mut State) -> Result<Value, EvalError> {
-        let mut cx = Cx { scope, state, refs: &self.inner.refs };
+        let mut cx = Cx {
+            scope,
+            state,
+            refs: &self.inner.refs,
+        };
         self.inner.root.eval(&mut cx).map(Val::into_value)
     }
 
     /// Evaluates a predicate (`where`, alert levels): the result must be a boolean.
     pub fn eval_bool(&self, scope: &dyn Scope, state: &mut State) -> Result<bool, EvalError> {
-        let mut cx = Cx { scope, state, refs: &self.inner.refs };
+        let mut cx = Cx {
+            scope,
+            state,
+            refs: &self.inner.refs,
+        };
         match self.inner.root.eval(&mut cx)? {
             Val::Bool(b) => Ok(b),
             Val::Missing => Err(EvalError::new(match &self.inner.root {

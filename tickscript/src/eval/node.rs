@@ -43,7 +43,10 @@ pub(crate) struct Call {
 
 pub(crate) enum CallKind {
     Builtin(Builtin),
-    Stateful { kind: StatefulKind, slot: usize },
+    Stateful {
+        kind: StatefulKind,
+        slot: usize,
+    },
     /// Answered by [`Scope::call`].
     Scope,
     Host(HostFn),
@@ -75,9 +78,7 @@ impl Node {
                     OpFailure::Types => binary_type_error(*op, l, lv.ty(), r, rv.ty()),
                 })
             }
-            Node::And(l, r) => {
-                Ok(Val::Bool(logical(BinaryOp::And, l, r, cx, false)?))
-            }
+            Node::And(l, r) => Ok(Val::Bool(logical(BinaryOp::And, l, r, cx, false)?)),
             Node::Or(l, r) => Ok(Val::Bool(logical(BinaryOp::Or, l, r, cx, true)?)),
             Node::Neg(x) => {
                 let v = x.eval(cx)?;
@@ -220,7 +221,11 @@ impl Call {
                 format_signatures(sigs)
             )
         } else {
-            let (noun, verb) = if missing.len() > 1 { ("arguments", "are") } else { ("argument", "is") };
+            let (noun, verb) = if missing.len() > 1 {
+                ("arguments", "are")
+            } else {
+                ("argument", "is")
+            };
             format!(
                 "Cannot call function \"{}\" {noun} {} {verb} missing, values in scope are [{}]",
                 self.name,
@@ -237,7 +242,11 @@ impl Call {
 }
 
 fn arg_error(i: usize, e: EvalError) -> EvalError {
-    EvalError::new(format!("Failed to handle {} argument: {}", i + 1, e.message()))
+    EvalError::new(format!(
+        "Failed to handle {} argument: {}",
+        i + 1,
+        e.message()
+    ))
 }
 
 /// Kapacitor's `Domains.String()`: `[(float), (int,float)]`.

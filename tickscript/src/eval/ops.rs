@@ -56,7 +56,10 @@ fn type_has_operator(ty: Ty, op: BinaryOp) -> bool {
     match ty {
         Ty::Bool => matches!(op, And | Or | Eq | NotEq),
         Ty::Float | Ty::Duration => {
-            matches!(op, Eq | NotEq | Less | LessEq | Greater | GreaterEq | Add | Sub | Mul | Div)
+            matches!(
+                op,
+                Eq | NotEq | Less | LessEq | Greater | GreaterEq | Add | Sub | Mul | Div
+            )
         }
         Ty::Int => matches!(
             op,
@@ -75,7 +78,12 @@ fn type_has_operator(ty: Ty, op: BinaryOp) -> bool {
 /// checked for support of the operator.
 pub(crate) fn type_error(op: BinaryOp, left: Ty, right: Ty) -> String {
     if !type_has_operator(left, op) {
-        format!("invalid {} operator {} for type {}", kind(op), symbol(op), left)
+        format!(
+            "invalid {} operator {} for type {}",
+            kind(op),
+            symbol(op),
+            left
+        )
     } else {
         format!(
             "mismatched type to binary operator. got {} {} {}. see bool(), int(), float(), string(), duration()",
@@ -154,7 +162,11 @@ pub(crate) fn apply<'a>(op: BinaryOp, l: &Val<'a>, r: &Val<'a>) -> Result<Val<'a
 
 /// Integer division/modulo by zero is an error (a panic in Go); `MIN / -1` wraps like Go.
 fn nonzero(b: i64) -> Result<i64, OpFailure> {
-    if b == 0 { Err(OpFailure::DivideByZero) } else { Ok(b) }
+    if b == 0 {
+        Err(OpFailure::DivideByZero)
+    } else {
+        Ok(b)
+    }
 }
 
 /// `-x`: numbers and durations.

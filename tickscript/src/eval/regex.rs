@@ -37,14 +37,18 @@ fn translate(src: &str) -> Result<String, String> {
         match c {
             '\\' => {
                 let Some(&e) = chars.get(i + 1) else {
-                    return Err("error parsing regexp: trailing backslash at end of expression".into());
+                    return Err(
+                        "error parsing regexp: trailing backslash at end of expression".into(),
+                    );
                 };
                 i += 2;
                 let in_class = class.is_some();
                 match e {
                     'Q' => {
                         let start = i;
-                        while i < chars.len() && !(chars[i] == '\\' && chars.get(i + 1) == Some(&'E')) {
+                        while i < chars.len()
+                            && !(chars[i] == '\\' && chars.get(i + 1) == Some(&'E'))
+                        {
                             i += 1;
                         }
                         let lit: String = chars[start..i].iter().collect();
@@ -92,7 +96,9 @@ fn translate(src: &str) -> Result<String, String> {
                             i += 1;
                         }
                         if first != '0' && digits.len() == 1 {
-                            return Err(format!("error parsing regexp: invalid escape sequence: `\\{first}`"));
+                            return Err(format!(
+                                "error parsing regexp: invalid escape sequence: `\\{first}`"
+                            ));
                         }
                         let code = u32::from_str_radix(&digits, 8).unwrap_or(0);
                         out.push_str(&format!("\\x{{{code:X}}}"));
@@ -163,7 +169,9 @@ mod tests {
     use super::*;
 
     fn m(re: &str, s: &str) -> bool {
-        translate_regex(re).unwrap_or_else(|e| panic!("{re}: {e}")).is_match(s)
+        translate_regex(re)
+            .unwrap_or_else(|e| panic!("{re}: {e}"))
+            .is_match(s)
     }
 
     #[test]

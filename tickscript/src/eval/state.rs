@@ -44,9 +44,16 @@ impl StatefulKind {
 
     pub(crate) fn initial(self) -> FnState {
         match self {
-            StatefulKind::Sigma => FnState::Sigma { mean: 0.0, m2: 0.0, n: 0.0 },
+            StatefulKind::Sigma => FnState::Sigma {
+                mean: 0.0,
+                m2: 0.0,
+                n: 0.0,
+            },
             StatefulKind::Count => FnState::Count(0),
-            StatefulKind::Spread => FnState::Spread { min: f64::INFINITY, max: f64::NEG_INFINITY },
+            StatefulKind::Spread => FnState::Spread {
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+            },
         }
     }
 }
