@@ -13,17 +13,27 @@ fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 /// The config file `kapacitord` uses without `-config`: `KAPACITOR_CONFIG_PATH` if set, else
 /// the first existing of `~/.kapacitor/kapacitor.conf` and `/etc/kapacitor/kapacitor.conf`.
-/// `None` means run on the demo default. `HOME` is read from `env`.
+/// `None` means run on the demo default. `HOME` is read from `env`, else from the process.
 pub fn default_config_path(env: &[(String, String)]) -> Option<PathBuf> {
     if let Some(p) = lookup(env, "KAPACITOR_CONFIG_PATH") {
         return Some(PathBuf::from(p));
     }
     let mut candidates = Vec::new();
-    if let Some(home) = lookup(env, "HOME") {
-        candidates.push(Path::new(home).join(".kapacitor").join("kapacitor.conf"));
+    if let Some(home) = home_dir(env) {
+        candidates.push(home.join(".kapacitor").join("kapacitor.conf"));
     }
     candidates.push(PathBuf::from("/etc/kapacitor/kapacitor.conf"));
     candidates.into_iter().find(|p| p.is_file())
+}
+
+/// `HOME` from `env` if given there (callers often pass only `KAPACITOR_*`), else the
+/// process's own.
+fn home_dir(env: &[(String, String)]) -> Option<PathBuf> {
+    lookup(env, "HOME").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// The configuration used when there is no file, rooted in `$HOME/.kapacitor`
@@ -60,7 +70,7 @@ pub(crate) fn load(
             Config::from_toml(&text)
                 .map_err(|e| ConfigError(format!("{}: {}", p.display(), e.0)))?
         }
-        None => demo_config_in(lookup(env, "HOME").map(Path::new)),
+        None => demo_config_in(home_dir(env).as_deref()),
     };
     let mut cfg = cfg.apply_env(env)?;
     cfg.apply_flags(flags);

@@ -609,9 +609,14 @@ fn no_file_means_demo_config_in_home() {
     assert_eq!(c.replay.dir, Path::new("/home/u/.kapacitor/replay"));
     assert_eq!(c.task.dir, Path::new("/home/u/.kapacitor/tasks"));
     assert_eq!(c.load.dir, Path::new("/home/u/.kapacitor/load"));
-    let c = Config::load(None, &[], &Overrides::default()).unwrap();
+    let c = demo_config_in(None);
     assert_eq!(c.data_dir, Path::new("./.kapacitor"));
     assert_eq!(c.storage.boltdb, Path::new("./.kapacitor/kapacitor.db"));
+    // Without HOME in `env`, the process's HOME is used.
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let c = Config::load(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.data_dir, Path::new(&home).join(".kapacitor"));
+    }
 }
 
 #[test]
