@@ -413,7 +413,12 @@ impl<'a> Lexer<'a> {
             _ => Tok::Ident,
         };
         self.emit(tok, start);
-        Some(Mode::AfterOperand)
+        // Kapacitor tries a binary operator after every keyword; after `AND`, `OR` and
+        // `lambda:` an operand follows, so a `/` there starts a regex (`x AND /re/`).
+        Some(match tok {
+            Tok::And | Tok::Or | Tok::Lambda | Tok::Var | Tok::Dbrp => Mode::Token,
+            _ => Mode::AfterOperand,
+        })
     }
 
     fn number(&mut self, start: usize) -> Option<Mode> {
@@ -525,7 +530,9 @@ impl<'a> Lexer<'a> {
                 }
                 Some('/') => {
                     self.emit(Tok::Regex, start);
-                    return Some(Mode::Token);
+                    // Kapacitor lexes the token after a regex in operand position, so it cannot
+                    // take an operator after it (`/a/ == x`); accepting one is harmless.
+                    return Some(Mode::AfterOperand);
                 }
                 Some(_) => {}
                 None => {
