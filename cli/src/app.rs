@@ -146,7 +146,7 @@ pub fn run(args: &[String], env: &Environment, out: &mut dyn Write, err: &mut dy
 type CommandFn = fn(&mut Ctx<'_>, &[String]) -> CmdResult;
 
 fn command_fn(name: &str) -> Option<CommandFn> {
-    use commands::{define, delete, list, server, tasks, topics};
+    use commands::{define, delete, list, record, server, tasks, topics};
     Some(match name {
         "define" => define::define,
         "define-template" => define::define_template,
@@ -166,14 +166,13 @@ fn command_fn(name: &str) -> Option<CommandFn> {
         "version" => server::version,
         "backup" => server::backup,
         "service-tests" => server::service_tests,
-        "record" | "replay" | "replay-live" | "watch" | "logs" => not_supported,
+        "record" => record::record,
+        "replay" => record::replay,
+        "replay-live" => record::replay_live,
+        "watch" => record::watch,
+        "logs" => record::logs,
         _ => return None,
     })
-}
-
-/// Commands Kapacitor has that this CLI does not implement yet: say so plainly.
-fn not_supported(_ctx: &mut Ctx<'_>, _args: &[String]) -> CmdResult {
-    commands::fail("this command is not supported by this version of the kapacitor CLI yet")
 }
 
 /// The usage text `help <command>` prints, with the flag listing where the command has flags.
@@ -190,7 +189,11 @@ pub fn command_usage(name: &str) -> Option<String> {
             )
         }
         "define-topic-handler" => format!("{}\n", usage::DEFINE_TOPIC_HANDLER),
-        "replay" => format!("{}\n", usage::REPLAY),
+        "replay" => format!(
+            "{}\n{}",
+            usage::REPLAY,
+            commands::record::replay_flags().defaults()
+        ),
         "replay-live" => format!("{}\n", usage::REPLAY_LIVE),
         "enable" => format!("{}\n", usage::ENABLE),
         "disable" => format!("{}\n", usage::DISABLE),
@@ -493,9 +496,60 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_commands_say_so() {
-        let (code, _, err) = run_args(&["record", "stream"], &dead());
+    fn record_and_replay_argument_errors() {
+        let (code, _, err) = run_args(&["record"], &dead());
+        assert_eq!(code, 2);
+        assert!(
+            err.starts_with("Usage: kapacitor record [batch|stream|query]"),
+            "{err}"
+        );
+        let (code, _, err) = run_args(&["record", "bogus"], &dead());
         assert_eq!(code, 3);
-        assert!(err.contains("not supported"), "{err}");
+        assert_eq!(
+            err,
+            "Error: Unknown record type \"bogus\", expected 'stream', 'batch' or 'query'\n"
+        );
+        let (code, _, err) = run_args(&["record", "stream", "-task", "t"], &dead());
+        assert_eq!(code, 3);
+        assert!(
+            err.ends_with("Error: both task and duration are required\n"),
+            "{err}"
+        );
+        let (code, _, err) = run_args(
+            &["record", "stream", "-task", "t", "-duration", "10"],
+            &dead(),
+        );
+        assert_eq!(code, 3);
+        assert_eq!(err, "Error: invalid duration \"10\"\n");
+        let (code, _, err) = run_args(
+            &[
+                "record",
+                "batch",
+                "-task",
+                "t",
+                "-start",
+                "2016-01-01T00:00:00Z",
+                "-past",
+                "1h",
+            ],
+            &dead(),
+        );
+        assert_eq!(code, 3);
+        assert!(
+            err.ends_with("Error: cannot set both start and past flags.\n"),
+            "{err}"
+        );
+        let (code, _, err) = run_args(&["replay", "-task", "t"], &dead());
+        assert_eq!(code, 3);
+        assert!(err.ends_with("Error: must pass recording ID\n"), "{err}");
+        let (code, _, err) = run_args(&["replay-live", "query", "-task", "t"], &dead());
+        assert_eq!(code, 3);
+        assert!(
+            err.ends_with("Error: both query and task are required\n"),
+            "{err}"
+        );
+        let (code, _, err) = run_args(&["watch"], &dead());
+        assert_eq!(code, 3);
+        assert_eq!(err, "Error: must provide task ID.\n");
     }
 }

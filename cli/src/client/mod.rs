@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use ureq::Agent;
 use ureq::http::Response;
 use ureq::tls::TlsConfig;
@@ -424,6 +425,65 @@ impl Client {
             Method::Delete,
             &format!("{BASE_PATH}/replays/{}", encode_segment(id)),
         )
+    }
+
+    /// `POST /recordings/stream|batch|query` (`kind`), returning the running recording.
+    pub fn start_recording(&self, kind: &str, body: &Value) -> Result<Recording, ClientError> {
+        let path = format!("{BASE_PATH}/recordings/{}", encode_segment(kind));
+        self.json(Method::Post, &path, &[], Some(to_json(body)?))
+    }
+
+    /// `GET` of a recording by its link (`/kapacitor/v1/recordings/<id>`); 202 while running.
+    pub fn recording_at(&self, href: &str) -> Result<Recording, ClientError> {
+        self.json(Method::Get, href, &[], None)
+    }
+
+    /// `POST /replays` (`kind` empty), `/replays/batch` or `/replays/query`.
+    pub fn start_replay(&self, kind: &str, body: &Value) -> Result<Replay, ClientError> {
+        let path = if kind.is_empty() {
+            format!("{BASE_PATH}/replays")
+        } else {
+            format!("{BASE_PATH}/replays/{}", encode_segment(kind))
+        };
+        self.json(Method::Post, &path, &[], Some(to_json(body)?))
+    }
+
+    /// `GET` of a replay by its link; 202 while running.
+    pub fn replay_at(&self, href: &str) -> Result<Replay, ClientError> {
+        self.json(Method::Get, href, &[], None)
+    }
+
+    /// `GET /kapacitor/v1preview/logs?k=v...`: copies the log stream to `out` until the server
+    /// closes it (the caller is normally stopped by Ctrl-C first).
+    pub fn logs(&self, tags: &[(String, String)], out: &mut dyn Write) -> Result<(), ClientError> {
+        let url = format!("{}/kapacitor/v1preview/logs", self.base);
+        let mut req = self.agent.get(&url);
+        for (k, v) in tags {
+            req = req.query(k, v);
+        }
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        let mut resp = req.call().map_err(|e| transport(Method::Get, &url, e))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
+            return Err(status_error(status, &body));
+        }
+        let mut reader = resp.body_mut().as_reader();
+        let mut buf = vec![0u8; 8 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ClientError::Io(e.to_string())),
+            };
+            // Flush per chunk: the point of watching logs is seeing them as they come.
+            out.write_all(&buf[..n])
+                .and_then(|()| out.flush())
+                .map_err(|e| ClientError::Io(e.to_string()))?;
+        }
     }
 
     // ---- service tests ----

@@ -5,6 +5,7 @@
 pub mod define;
 pub mod delete;
 pub mod list;
+pub mod record;
 pub mod server;
 pub mod tasks;
 pub mod topics;
