@@ -1,1 +1,549 @@
-//! The stream/batch pipeline engine (skeleton).
+//! The stream pipeline engine: runs one task's checked `Pipeline` inside a worker process.
+//!
+//! Design: a synchronous, single-threaded push engine. `Task::push_point` runs the point
+//! through the DAG depth-first, so there are no queues between stages and nothing buffers
+//! without bound except what a node's semantics require (window contents, join buffers), and
+//! those are per group. The only queue is the worker's bounded inbound queue, owned by the
+//! process shell. Each node keeps per-group state keyed by an interned `Group`.
+//!
+//! Time is data-driven (point timestamps) everywhere except barrier idle/period, stats and
+//! deadman, which `Task::tick` drives with the wall clock.
+//!
+//! A runtime error on one message (type mismatch, missing field) is counted in the node's
+//! `errors` and logged; the task goes on. A panic inside a node is caught at the
+//! `push_point`/`tick` boundary and counted as an error of the node that panicked.
+
+mod lambda;
+mod msg;
+mod nodes;
+mod props;
+mod result;
+mod template;
+mod timeutil;
+
+pub use nodes::AlertEvent;
+
+use msg::{Group, GroupTable, Msg, PointMsg};
+use nodes::NodeImpl;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+use tickscript::pipeline::{Pipeline, TaskType};
+
+pub use kapacitor_models::Point;
+
+/// What a task knows about where it runs; used by alert templates (`.TaskName`,
+/// `.ServerInfo.Hostname`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct TaskContext {
+    pub task_id: String,
+    pub hostname: String,
+    pub cluster_id: String,
+    pub server_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// A node's arguments or properties are invalid in a way the checker cannot see.
+    #[error("{node}: {msg}")]
+    InvalidNode { node: String, msg: String },
+    #[error("invalid pipeline: {0}")]
+    InvalidPipeline(String),
+}
+
+/// Statistics of one node, as Kapacitor reports them in task `stats` and the DOT view.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeStats {
+    /// `stream0`, `from1`, `window2`, ...
+    pub name: String,
+    pub collected: i64,
+    pub emitted: i64,
+    pub errors: i64,
+    pub avg_exec_time_ns: i64,
+    pub working_cardinality: i64,
+    /// Node-specific counters (alert: `alerts_triggered`, `crits_triggered`, ...).
+    pub extra: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskStats {
+    /// In node order.
+    pub nodes: Vec<NodeStats>,
+    /// DAG edges `(parent name, child name, messages processed on that edge)`.
+    pub edges: Vec<(String, String, i64)>,
+}
+
+impl TaskStats {
+    /// The DOT view with attributes, as `GET /kapacitor/v1/tasks/<id>` shows for an
+    /// executing task (`dot-view=attributes`).
+    pub fn dot(&self, task_id: &str, task_type: TaskType, throughput: f64) -> String {
+        let mut s = format!("digraph {task_id} {{\ngraph [throughput=\"{throughput:.2} ");
+        s.push_str(if task_type == TaskType::Batch {
+            "batches/s\"];\n\n"
+        } else {
+            "points/s\"];\n\n"
+        });
+        for n in &self.nodes {
+            let _ = write!(s, "{} [", n.name);
+            let mut attrs: BTreeMap<&str, String> = BTreeMap::new();
+            for (k, v) in &n.extra {
+                attrs.insert(k, v.to_string());
+            }
+            attrs.insert(
+                "avg_exec_time_ns",
+                timeutil::go_duration(n.avg_exec_time_ns),
+            );
+            attrs.insert("errors", n.errors.to_string());
+            attrs.insert("working_cardinality", n.working_cardinality.to_string());
+            for (k, v) in attrs {
+                let _ = write!(s, "{k}=\"{v}\" ");
+            }
+            s.push_str("];\n");
+            for (p, c, n) in self.edges.iter().filter(|e| e.0 == n.name) {
+                let _ = writeln!(s, "{p} -> {c} [processed=\"{n}\"];");
+            }
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Per-group message counts of a node's input, for `stats` nodes that observe it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GroupCounts {
+    pub by_group: HashMap<Group, i64>,
+}
+
+/// What a node sees while handling one message.
+pub struct Cx<'a> {
+    out: &'a mut Vec<Msg>,
+    groups: &'a mut GroupTable,
+    node_name: &'a str,
+    errors: u64,
+    alerts: &'a mut Vec<AlertEvent>,
+    task: &'a TaskContext,
+    observed: Option<(&'a GroupCounts, i64)>,
+}
+
+impl Cx<'_> {
+    pub(crate) fn emit(&mut self, m: Msg) {
+        self.out.push(m);
+    }
+
+    /// Counts and logs a runtime error of this node; the message is dropped by the caller.
+    pub(crate) fn error(&mut self, msg: impl std::fmt::Display) {
+        self.errors += 1;
+        tracing::error!(task = %self.task.task_id, node = %self.node_name, "{msg}");
+    }
+
+    pub(crate) fn groups(&mut self) -> &mut GroupTable {
+        self.groups
+    }
+
+    pub(crate) fn task(&self) -> &TaskContext {
+        self.task
+    }
+
+    pub(crate) fn node_name(&self) -> &str {
+        self.node_name
+    }
+
+    pub(crate) fn alert(&mut self, e: AlertEvent) {
+        // Bounded: if nobody drains the events (no alert handlers wired yet), keep the newest.
+        const MAX_PENDING: usize = 10_000;
+        if self.alerts.len() >= MAX_PENDING {
+            self.alerts.remove(0);
+        }
+        self.alerts.push(e);
+    }
+
+    /// For stats nodes during `tick`: the observed node's per-group collected counts and its
+    /// total emitted count.
+    pub(crate) fn observed(&self) -> Option<(&GroupCounts, i64)> {
+        self.observed
+    }
+}
+
+struct Slot {
+    name: String,
+    imp: Box<dyn NodeImpl>,
+    /// `(child index, port on the child)`.
+    children: Vec<(usize, usize)>,
+    /// Messages received per parent port, for the DOT edge labels.
+    processed_by_port: Vec<i64>,
+    collected: i64,
+    emitted: i64,
+    errors: i64,
+    calls: u64,
+    timed_calls: u64,
+    timed_ns: u64,
+    /// Set when a stats node observes this node.
+    track_groups: bool,
+    group_counts: GroupCounts,
+}
+
+/// Every how many calls a node's execution time is measured. Reading the clock on every
+/// message would cost more than most nodes' work.
+const TIME_SAMPLE_EVERY: u64 = 32;
+
+/// A running task: the nodes of one pipeline and their state.
+pub struct Task {
+    ctx: TaskContext,
+    task_type: TaskType,
+    slots: Vec<Slot>,
+    sources: Vec<usize>,
+    groups: GroupTable,
+    alerts: Vec<AlertEvent>,
+    pool: Vec<Vec<Msg>>,
+    current: Option<usize>,
+    measurements: Option<Vec<String>>,
+}
+
+/// `window2`, `http_out5`: Kapacitor's node names.
+/// TEMP until tickscript's `Pipeline::node_name` lands.
+pub fn node_name(kind: &str, id: usize) -> String {
+    let desc = match kind {
+        "groupBy" => "groupby".to_string(),
+        "sideload" => "sideload".to_string(),
+        k if k.starts_with("udf:") => k[4..].to_string(),
+        k => {
+            let mut s = String::new();
+            for ch in k.chars() {
+                if ch.is_ascii_uppercase() {
+                    s.push('_');
+                    s.push(ch.to_ascii_lowercase());
+                } else {
+                    s.push(ch);
+                }
+            }
+            s
+        }
+    };
+    format!("{desc}{id}")
+}
+
+impl Task {
+    /// Builds the nodes of `pipeline`. Fails (without panicking) when a node's properties are
+    /// invalid in a way the checker cannot detect.
+    pub fn new(
+        task_id: &str,
+        pipeline: &Pipeline,
+        mut ctx: TaskContext,
+    ) -> Result<Task, EngineError> {
+        if ctx.task_id.is_empty() {
+            ctx.task_id = task_id.to_string();
+        }
+        let n = pipeline.nodes.len();
+        let mut slots = Vec::with_capacity(n);
+        for (i, node) in pipeline.nodes.iter().enumerate() {
+            if node.id != i {
+                return Err(EngineError::InvalidPipeline(format!(
+                    "node {i} has id {}",
+                    node.id
+                )));
+            }
+            for &p in &node.parents {
+                if p >= i {
+                    return Err(EngineError::InvalidPipeline(format!(
+                        "node {i} has parent {p} that does not precede it"
+                    )));
+                }
+            }
+            let name = node_name(&node.kind, i);
+            let imp = nodes::build(pipeline, i, name.clone(), &ctx)?;
+            slots.push(Slot {
+                name,
+                imp,
+                children: Vec::new(),
+                processed_by_port: vec![0; node.parents.len().max(1)],
+                collected: 0,
+                emitted: 0,
+                errors: 0,
+                calls: 0,
+                timed_calls: 0,
+                timed_ns: 0,
+                track_groups: false,
+                group_counts: GroupCounts::default(),
+            });
+        }
+        for (i, node) in pipeline.nodes.iter().enumerate() {
+            for (port, &p) in node.parents.iter().enumerate() {
+                slots[p].children.push((i, port));
+            }
+        }
+        for i in 0..n {
+            if let Some(o) = slots[i].imp.observes() {
+                slots[o].track_groups = true;
+            }
+        }
+        let sources = pipeline
+            .nodes
+            .iter()
+            .filter(|n| n.kind == "stream")
+            .map(|n| n.id)
+            .collect();
+        // Routing hint: the measurements this task can use, unless a from() takes all.
+        let mut measurements = Some(Vec::new());
+        for node in pipeline.nodes.iter().filter(|n| n.kind == "from") {
+            let m = node
+                .props
+                .iter()
+                .rev()
+                .find(|p| p.name == "measurement")
+                .and_then(|p| match p.args.first() {
+                    Some(tickscript::pipeline::Arg::Str(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                });
+            match (m, measurements.as_mut()) {
+                (Some(m), Some(v)) => {
+                    if !v.contains(&m) {
+                        v.push(m)
+                    }
+                }
+                (None, _) => measurements = None,
+                _ => {}
+            }
+        }
+        Ok(Task {
+            ctx,
+            task_type: pipeline.task_type,
+            slots,
+            sources,
+            groups: GroupTable::default(),
+            alerts: Vec::new(),
+            pool: Vec::new(),
+            current: None,
+            measurements,
+        })
+    }
+
+    pub fn task_id(&self) -> &str {
+        &self.ctx.task_id
+    }
+
+    /// Runs one point written to `db`.`rp` through the pipeline.
+    pub fn push_point(&mut self, db: &str, rp: &str, p: Point) {
+        let sources = std::mem::take(&mut self.sources);
+        let mut p = Some(p);
+        for (i, &s) in sources.iter().enumerate() {
+            let pt = if i + 1 == sources.len() {
+                p.take()
+            } else {
+                p.clone()
+            };
+            let m = SourceMsg { db, rp, p: pt };
+            self.run_guarded(|t| t.deliver_source(s, m));
+        }
+        self.sources = sources;
+    }
+
+    /// Wall-clock work: barrier idle/period, stats and deadman intervals.
+    pub fn tick(&mut self, now_ns: i64) {
+        for i in 0..self.slots.len() {
+            self.run_guarded(|t| t.tick_node(i, now_ns));
+        }
+    }
+
+    /// The compact JSON body of httpOut endpoint `endpoint`; `None` if the task has no such
+    /// endpoint.
+    pub fn http_out(&self, endpoint: &str) -> Option<String> {
+        self.slots
+            .iter()
+            .rev()
+            .filter_map(|s| s.imp.http_out())
+            .find(|(e, _)| *e == endpoint)
+            .map(|(_, body)| body)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.imp.http_out().map(|(e, _)| e.to_string()))
+            .collect()
+    }
+
+    pub fn stats(&self) -> TaskStats {
+        let mut st = TaskStats::default();
+        for s in &self.slots {
+            let mut extra = Vec::new();
+            s.imp.counters(&mut extra);
+            st.nodes.push(NodeStats {
+                name: s.name.clone(),
+                collected: s.collected,
+                emitted: s.emitted,
+                errors: s.errors,
+                avg_exec_time_ns: if s.timed_calls == 0 {
+                    0
+                } else {
+                    (s.timed_ns / s.timed_calls) as i64
+                },
+                working_cardinality: s.imp.cardinality() as i64,
+                extra: extra.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            });
+            for &(c, port) in &s.children {
+                st.edges.push((
+                    s.name.clone(),
+                    self.slots[c].name.clone(),
+                    self.slots[c].processed_by_port[port],
+                ));
+            }
+        }
+        st
+    }
+
+    pub fn task_type(&self) -> TaskType {
+        self.task_type
+    }
+
+    /// Alert events produced since the last call, oldest first.
+    pub fn drain_alert_events(&mut self) -> Vec<AlertEvent> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// Routing hint: the measurements the task's `from()` nodes select, or `None` when some
+    /// `from()` takes every measurement of its dbrp.
+    pub fn measurements(&self) -> Option<&[String]> {
+        self.measurements.as_deref()
+    }
+
+    fn run_guarded(&mut self, f: impl FnOnce(&mut Task)) {
+        let r = catch_unwind(AssertUnwindSafe(|| f(self)));
+        if r.is_err() {
+            let node = self.current.take();
+            if let Some(i) = node {
+                self.slots[i].errors += 1;
+                tracing::error!(task = %self.ctx.task_id, node = %self.slots[i].name,
+                    "node panicked; message dropped");
+            }
+            // Buffers taken from the pool during the unwound call are simply lost.
+        }
+        self.current = None;
+    }
+
+    fn deliver_source(&mut self, s: usize, m: SourceMsg) {
+        let SourceMsg { db, rp, p } = m;
+        let Some(p) = p else { return };
+        self.slots[s].collected += 1;
+        self.slots[s].processed_by_port[0] += 1;
+        // The stream node fans out to its from() children, which filter on db/rp/measurement.
+        let nch = self.slots[s].children.len();
+        let mut p = Some(p);
+        for ci in 0..nch {
+            let (c, _) = self.slots[s].children[ci];
+            if !self.slots[c].imp.accepts_dbrp(db, rp) {
+                continue;
+            }
+            let pt = if ci + 1 == nch {
+                p.take().expect("point taken once")
+            } else {
+                p.as_ref().expect("point still present").clone()
+            };
+            self.slots[s].emitted += 1;
+            let dims = self.nil_dims();
+            let group = self.groups.group(&pt.name, &Default::default(), &dims);
+            self.deliver(c, 0, Msg::Point(PointMsg { p: pt, group }));
+        }
+    }
+
+    fn nil_dims(&mut self) -> std::sync::Arc<msg::Dims> {
+        self.groups.dims(msg::Dims::default())
+    }
+
+    fn deliver(&mut self, node: usize, port: usize, msg: Msg) {
+        let mut out = self.pool.pop().unwrap_or_default();
+        let prev = self.current.replace(node);
+        {
+            let slot = &mut self.slots[node];
+            if matches!(msg, Msg::Point(_) | Msg::Batch(_)) {
+                slot.collected += 1;
+                if let Some(c) = slot.processed_by_port.get_mut(port) {
+                    *c += 1;
+                }
+            }
+            slot.calls += 1;
+            let timed = slot.calls % TIME_SAMPLE_EVERY == 1;
+            let start = timed.then(Instant::now);
+            let mut cx = Cx {
+                out: &mut out,
+                groups: &mut self.groups,
+                node_name: &slot.name,
+                errors: 0,
+                alerts: &mut self.alerts,
+                task: &self.ctx,
+                observed: None,
+            };
+            slot.imp.on_msg(port, msg, &mut cx);
+            slot.errors += cx.errors as i64;
+            if let Some(start) = start {
+                slot.timed_calls += 1;
+                slot.timed_ns += start.elapsed().as_nanos() as u64;
+            }
+        }
+        self.current = prev;
+        self.forward(node, &mut out);
+        self.pool.push(out);
+    }
+
+    fn forward(&mut self, node: usize, out: &mut Vec<Msg>) {
+        let nch = self.slots[node].children.len();
+        for m in out.drain(..) {
+            if matches!(m, Msg::Point(_) | Msg::Batch(_)) {
+                let slot = &mut self.slots[node];
+                slot.emitted += nch as i64;
+                if slot.track_groups {
+                    *slot
+                        .group_counts
+                        .by_group
+                        .entry(m.group().clone())
+                        .or_insert(0) += 1;
+                }
+            } else if let Msg::Delete { group } = &m {
+                self.slots[node].group_counts.by_group.remove(group);
+            }
+            let mut m = Some(m);
+            for ci in 0..nch {
+                let (c, port) = self.slots[node].children[ci];
+                let mm = if ci + 1 == nch {
+                    m.take().expect("message taken once")
+                } else {
+                    m.as_ref().expect("message still present").clone()
+                };
+                self.deliver(c, port, mm);
+            }
+        }
+    }
+
+    fn tick_node(&mut self, node: usize, now: i64) {
+        let mut out = self.pool.pop().unwrap_or_default();
+        let prev = self.current.replace(node);
+        {
+            let observed_idx = self.slots[node].imp.observes();
+            let (before, rest) = self.slots.split_at_mut(node);
+            let slot = &mut rest[0];
+            let observed = observed_idx
+                .filter(|&o| o < node)
+                .map(|o| (&before[o].group_counts, before[o].emitted));
+            let mut cx = Cx {
+                out: &mut out,
+                groups: &mut self.groups,
+                node_name: &slot.name,
+                errors: 0,
+                alerts: &mut self.alerts,
+                task: &self.ctx,
+                observed,
+            };
+            slot.imp.on_tick(now, &mut cx);
+            slot.errors += cx.errors as i64;
+        }
+        self.current = prev;
+        self.forward(node, &mut out);
+        self.pool.push(out);
+    }
+}
+
+struct SourceMsg<'a> {
+    db: &'a str,
+    rp: &'a str,
+    p: Option<Point>,
+}

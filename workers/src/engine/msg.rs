@@ -1,0 +1,163 @@
+//! Messages that travel on the edges of a task's DAG, and the group identity they carry.
+
+use kapacitor_models::{Batch, Point, Tags};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// The dimensions a stream is grouped by: sorted tag names, and whether the measurement name is
+/// part of the group (`groupByMeasurement`/`byMeasurement`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Dims {
+    pub tag_names: Vec<String>,
+    pub by_name: bool,
+}
+
+/// One group (tag set) of a stream: Kapacitor's `GroupID` string plus the group's tags.
+#[derive(Debug)]
+pub struct GroupInfo {
+    /// Kapacitor's group ID: `[name "\n"] k=v,k=v` over the sorted dimensions; "" when not
+    /// grouped. Alert templates print it as `.Group`.
+    pub id: String,
+    pub tags: Tags,
+    pub dims: Arc<Dims>,
+}
+
+/// A shared, interned group. Interning makes equality and hashing a pointer operation, which
+/// matters because every stateful node looks its per-group state up on every message.
+#[derive(Debug, Clone)]
+pub struct Group(pub Arc<GroupInfo>);
+
+impl PartialEq for Group {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Group {}
+impl Hash for Group {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state)
+    }
+}
+
+impl Group {
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+    pub fn tags(&self) -> &Tags {
+        &self.0.tags
+    }
+    pub fn dims(&self) -> &Arc<Dims> {
+        &self.0.dims
+    }
+}
+
+/// Interns groups by their ID so that the same tag set is always the same `Group`.
+#[derive(Default)]
+pub struct GroupTable {
+    groups: HashMap<String, Group>,
+    dims: HashMap<Dims, Arc<Dims>>,
+    buf: String,
+}
+
+impl GroupTable {
+    pub fn dims(&mut self, d: Dims) -> Arc<Dims> {
+        if let Some(a) = self.dims.get(&d) {
+            return a.clone();
+        }
+        let a = Arc::new(d.clone());
+        self.dims.insert(d, a.clone());
+        a
+    }
+
+    /// The group of a point named `name` with tags `tags` under `dims`.
+    pub fn group(&mut self, name: &str, tags: &Tags, dims: &Arc<Dims>) -> Group {
+        self.buf.clear();
+        if dims.by_name {
+            self.buf.push_str(name);
+            if !dims.tag_names.is_empty() {
+                self.buf.push('\n');
+            }
+        }
+        for (i, t) in dims.tag_names.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.buf.push_str(t);
+            self.buf.push('=');
+            if let Some(v) = tags.get(t) {
+                self.buf.push_str(v);
+            }
+        }
+        if let Some(g) = self.groups.get(self.buf.as_str()) {
+            if Arc::ptr_eq(&g.0.dims, dims) || *g.0.dims == **dims {
+                return g.clone();
+            }
+        }
+        let gtags: Tags = dims
+            .tag_names
+            .iter()
+            .map(|t| (t.clone(), tags.get(t).cloned().unwrap_or_default()))
+            .collect();
+        let g = Group(Arc::new(GroupInfo {
+            id: self.buf.clone(),
+            tags: gtags,
+            dims: dims.clone(),
+        }));
+        self.groups.insert(self.buf.clone(), g.clone());
+        g
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+/// A point with its group.
+#[derive(Debug, Clone)]
+pub struct PointMsg {
+    pub p: Point,
+    pub group: Group,
+}
+
+/// A whole batch (begin, points, end in one value) with its group. `b.tags` are the group's tags.
+#[derive(Debug, Clone)]
+pub struct BatchMsg {
+    pub b: Batch,
+    pub group: Group,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Point(PointMsg),
+    Batch(BatchMsg),
+    /// A barrier: no more data of this group older than `time` will come.
+    Barrier {
+        group: Group,
+        time: i64,
+    },
+    /// Drop all state of this group.
+    Delete {
+        group: Group,
+    },
+}
+
+impl Msg {
+    pub fn group(&self) -> &Group {
+        match self {
+            Msg::Point(p) => &p.group,
+            Msg::Batch(b) => &b.group,
+            Msg::Barrier { group, .. } | Msg::Delete { group } => group,
+        }
+    }
+
+    /// The message's time: point time, batch tmax, barrier time.
+    pub fn time(&self) -> Option<i64> {
+        match self {
+            Msg::Point(p) => Some(p.p.time),
+            Msg::Batch(b) => Some(b.b.time),
+            Msg::Barrier { time, .. } => Some(*time),
+            Msg::Delete { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The node implementations and the factory that builds them from a checked pipeline.
+
+mod alert;
+mod basic;
+mod combine;
+mod influxql;
+mod join;
+mod stats;
+mod window;
+
+pub use alert::AlertEvent;
+
+use super::msg::Msg;
+use super::props::NodeSpec;
+use super::{Cx, EngineError, TaskContext};
+use tickscript::pipeline::Pipeline;
+
+/// One running node. Called with one message at a time; outputs go to `cx.out`.
+pub trait NodeImpl: Send {
+    /// `port` is the index of the parent the message came from (join/union have several).
+    fn on_msg(&mut self, port: usize, msg: Msg, cx: &mut Cx);
+
+    /// Wall-clock work (barrier idle timers, stats intervals).
+    fn on_tick(&mut self, _now: i64, _cx: &mut Cx) {}
+
+    /// Number of groups with state in this node (`working_cardinality`).
+    fn cardinality(&self) -> usize {
+        0
+    }
+
+    /// Node-specific counters (alert: `alerts_triggered`, ...).
+    fn counters(&self, _out: &mut Vec<(&'static str, i64)>) {}
+
+    /// For httpOut nodes: the endpoint name and the current body.
+    fn http_out(&self) -> Option<(&str, String)> {
+        None
+    }
+
+    /// For from() nodes under `stream`: whether points of this database/retention policy
+    /// reach it.
+    fn accepts_dbrp(&self, _db: &str, _rp: &str) -> bool {
+        true
+    }
+
+    /// For stats nodes: the node whose statistics they emit.
+    fn observes(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Builds the implementation of node `id` of `pipeline`.
+pub fn build(
+    pipeline: &Pipeline,
+    id: usize,
+    name: String,
+    ctx: &TaskContext,
+) -> Result<Box<dyn NodeImpl>, EngineError> {
+    let node = &pipeline.nodes[id];
+    let spec = NodeSpec { node, name };
+    let kind = node.kind.as_str();
+    Ok(match kind {
+        "stream" => Box::new(basic::Source),
+        "from" => Box::new(basic::From::new(&spec)?),
+        "where" => Box::new(basic::Where::new(&spec)?),
+        "eval" => Box::new(basic::Eval::new(&spec)?),
+        "groupBy" => Box::new(basic::GroupBy::new(&spec)?),
+        "default" => Box::new(basic::Default::new(&spec)?),
+        "delete" => Box::new(basic::Delete::new(&spec)?),
+        "shift" => Box::new(basic::Shift::new(&spec)?),
+        "sample" => Box::new(basic::Sample::new(&spec)?),
+        "changeDetect" => Box::new(basic::ChangeDetect::new(&spec)?),
+        "stateDuration" | "stateCount" => Box::new(basic::StateTracking::new(&spec)?),
+        "log" => Box::new(basic::Log::new(&spec)?),
+        "noOp" | "noop" => Box::new(basic::NoOp),
+        "httpOut" => Box::new(basic::HttpOut::new(&spec)?),
+        "union" => Box::new(basic::Union::new(&spec)?),
+        "window" => Box::new(window::Window::new(&spec)?),
+        "alert" => Box::new(alert::Alert::new(&spec, ctx)?),
+        "join" => Box::new(join::Join::new(&spec, pipeline)?),
+        "combine" => Box::new(combine::Combine::new(&spec)?),
+        "flatten" => Box::new(combine::Flatten::new(&spec)?),
+        "barrier" => Box::new(stats::Barrier::new(&spec)?),
+        "stats" => Box::new(stats::Stats::new(&spec)?),
+        k if influxql::is_influxql(k) => influxql::build(&spec)?,
+        "batch" | "query" | "queryFlux" => {
+            return Err(spec.err("batch tasks are not supported by this worker yet"));
+        }
+        other => {
+            return Err(spec.err(format!("node kind {other:?} is not supported")));
+        }
+    })
+}
