@@ -231,16 +231,12 @@ pub struct Overrides {
 impl Config {
     /// Parses a TOML document over the defaults, without environment overrides or validation.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError(e.to_string()))?;
-        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            ConfigError(if path.is_empty() || path == "." {
-                inner
-            } else {
-                format!("config key `{path}`: {inner}")
-            })
-        })?;
+        // The plain decoder is several times faster; the path-tracking one only runs to name
+        // the key of an error.
+        let mut cfg: Config = match toml::from_str(text) {
+            Ok(cfg) => cfg,
+            Err(plain) => return Err(ConfigError(keyed_error(text).unwrap_or(plain.to_string()))),
+        };
         cfg.post_init()?;
         Ok(cfg)
     }
@@ -390,6 +386,22 @@ impl Config {
             _ => &mut self.triton,
         }
     }
+}
+
+/// Decodes `text` again tracking the key path, and returns the error prefixed with that path.
+fn keyed_error(text: &str) -> Option<String> {
+    let de = match toml::Deserializer::parse(text) {
+        Ok(de) => de,
+        Err(e) => return Some(e.to_string()),
+    };
+    let e = serde_path_to_error::deserialize::<_, Config>(de).err()?;
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    Some(if path.is_empty() || path == "." {
+        inner
+    } else {
+        format!("config key `{path}`: {inner}")
+    })
 }
 
 /// Turns a Go listen address (`":9092"`, `"127.0.0.1:9092"`, `"[::1]:9092"`, `"host:9092"`)
