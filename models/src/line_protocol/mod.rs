@@ -285,9 +285,16 @@ pub fn lines(body: &str, precision: Precision, now_ns: i64) -> Lines<'_> {
 
 /// All points of `body`, or the first refused line and no points at all.
 pub fn parse(body: &str, precision: Precision, now_ns: i64) -> Result<Vec<Point>, ParseError> {
-    lines(body, precision, now_ns)
-        .map(|r| r.map(PointRef::into_point))
-        .collect()
+    let mut points = Vec::with_capacity(line_count_hint(body));
+    for r in lines(body, precision, now_ns) {
+        points.push(r?.into_point());
+    }
+    Ok(points)
+}
+
+/// An upper bound of the points in `body`, so the result vector is allocated once.
+fn line_count_hint(body: &str) -> usize {
+    body.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 /// InfluxDB 1.x's partial-write split: every point that parsed, and every line that did not.
@@ -296,7 +303,7 @@ pub fn parse_partial(
     precision: Precision,
     now_ns: i64,
 ) -> (Vec<Point>, Vec<ParseError>) {
-    let mut points = Vec::new();
+    let mut points = Vec::with_capacity(line_count_hint(body));
     let mut errors = Vec::new();
     for r in lines(body, precision, now_ns) {
         match r {

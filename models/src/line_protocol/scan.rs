@@ -34,8 +34,15 @@ pub(super) fn next_line(body: &str, pos: usize) -> (Option<&str>, usize, usize) 
     let start = skip_ws(b, pos);
     let mut newlines = 0;
     let end;
-    if b.get(start) == Some(&b'#') {
-        end = memchr_newline(b, start);
+    let newline = memchr_newline(body, start);
+    let simple = || {
+        let seg = &b[start..newline];
+        !seg.contains(&b'"') && !seg.contains(&b'\\')
+    };
+    // Only a quote or a backslash can carry a line past its first newline; most lines have
+    // neither, and the memchr-backed searches are much faster than the byte loop below.
+    if b.get(start) == Some(&b'#') || simple() {
+        end = newline;
     } else {
         let mut i = start;
         let (mut quoted, mut in_fields) = (false, false);
@@ -82,11 +89,12 @@ pub(super) fn next_line(body: &str, pos: usize) -> (Option<&str>, usize, usize) 
     (body.get(start..line_end), next, newlines)
 }
 
-fn memchr_newline(b: &[u8], from: usize) -> usize {
-    b[from..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(b.len(), |p| from + p)
+/// Position of the first `\n` at or after `from` (a char boundary), or the end.
+fn memchr_newline(body: &str, from: usize) -> usize {
+    // `str::find` with an ASCII char goes through core's memchr.
+    body.get(from..)
+        .and_then(|s| s.find('\n'))
+        .map_or(body.len(), |p| from + p)
 }
 
 /// Reusable per-line buffers, so a long body does not allocate them per line.
