@@ -300,36 +300,6 @@ fn encoder_writes_influx_form() {
     assert_eq!(escape_string_field(r#"a"\"#), r#"a\"\\"#);
 }
 
-/// Every data file of the conformance suite parses (it sits beside the repository in CI).
-#[test]
-fn conformance_data_files_parse() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/data");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipping: {} not found", dir.display());
-        return;
-    };
-    let mut files = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "srpl") {
-            continue;
-        }
-        files += 1;
-        let text = std::fs::read_to_string(&path).unwrap();
-        let records = crate::srpl::parse_srpl(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        assert!(!records.is_empty(), "{path:?}");
-        let body = crate::srpl::rebased_body(&records).unwrap();
-        let pts = parse(&body, Precision::Second, NOW).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        assert_eq!(pts.len(), records.len(), "{path:?}");
-        assert_eq!(
-            pts[0].time,
-            crate::srpl::CONFORMANCE_EPOCH_S * 1_000_000_000
-        );
-    }
-    assert!(files >= 70, "found only {files} .srpl files in {dir:?}");
-}
-
 // ---- properties ----
 
 /// Text made mostly of the bytes that matter to the grammar, plus any char.
