@@ -164,9 +164,13 @@ insecure-skip-verify = false
 
 /// The default element of a discovery section, as a one-element list.
 pub fn default_tables(section: &str) -> Vec<Table> {
-    let all: Table = DEFAULTS
-        .parse()
-        .expect("embedded discovery defaults are valid TOML");
+    // Parsed once: every decode of a configuration consults it for 14 sections.
+    static ALL: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        DEFAULTS
+            .parse()
+            .expect("embedded discovery defaults are valid TOML")
+    });
     match all.get(section) {
         Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_table().cloned()).collect(),
         _ => Vec::new(),
