@@ -1,1 +1,144 @@
-//! The API process (skeleton).
+//! The API process: the HTTP API, `/write` ingest and routing of points to task workers.
+//!
+//! It talks to the supervisor over the inherited socket (state it does not own: the process
+//! tree, task counts, identity) and to task workers over `<data_dir>/run/apid.sock`.
+
+pub mod data_socket;
+pub mod http;
+pub mod registry;
+
+use kapacitor_config::Config;
+use kapacitor_ipc::{Message, Role, connect_supervisor};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+pub use registry::{Registry, Routed};
+
+/// Go-style listen address: `":9092"` means every interface.
+pub fn listen_address(bind: &str) -> String {
+    if bind.starts_with(':') {
+        format!("0.0.0.0{bind}")
+    } else {
+        bind.to_string()
+    }
+}
+
+/// Entry point of `kapacitord __role apid`; returns the exit code.
+pub fn run() -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot build the runtime");
+            return 1;
+        }
+    };
+    let code = rt.block_on(serve());
+    // In-flight handlers were given the shutdown timeout already; do not wait on stragglers.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn serve() -> i32 {
+    let (supervisor, mut inbox, toml) = match connect_supervisor(Role::Apid).await {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, "cannot reach the supervisor");
+            return 1;
+        }
+    };
+    let cfg = match Config::from_toml(&toml) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            error!(error = %e, "configuration from the supervisor is invalid");
+            return 1;
+        }
+    };
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot install the SIGTERM handler");
+            return 1;
+        }
+    };
+
+    let addr = listen_address(&cfg.http.bind_address);
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(addr = %addr, error = %e, "cannot listen for HTTP");
+            return 1;
+        }
+    };
+    let registry = Registry::new();
+    let cancel = CancellationToken::new();
+    let sock_path = data_socket::socket_path(&cfg.data_dir);
+    match data_socket::bind(&sock_path) {
+        Ok(l) => {
+            tokio::spawn(data_socket::accept_loop(
+                l,
+                registry.clone(),
+                cancel.clone(),
+            ));
+        }
+        Err(e) => {
+            error!(path = %sock_path.display(), error = %e, "cannot listen for task workers");
+            return 1;
+        }
+    }
+
+    let app = http::router(http::AppState {
+        supervisor: supervisor.clone(),
+        registry,
+        log_enabled: cfg.http.log_enabled,
+    });
+    let http_stop = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await
+    });
+    info!(addr = %addr, "listening for HTTP requests");
+    let _ = supervisor.send(Message::Ready).await;
+
+    loop {
+        tokio::select! {
+            inc = inbox.recv() => match inc {
+                None => {
+                    info!("supervisor link closed; exiting");
+                    break;
+                }
+                Some(inc) => match &inc.msg {
+                    Message::Shutdown => {
+                        info!("shutting down: no longer accepting HTTP requests");
+                        break;
+                    }
+                    Message::Ping => {
+                        let _ = inc.reply(Message::Pong).await;
+                    }
+                    other => debug!(msg = other.name(), "ignored message"),
+                },
+            },
+            _ = term.recv() => {
+                info!("SIGTERM; shutting down");
+                break;
+            }
+        }
+    }
+    cancel.cancel();
+    let grace = cfg.http.shutdown_timeout.as_duration();
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
+        Err(_) => warn!("HTTP requests still running after the shutdown timeout"),
+    }
+    let _ = std::fs::remove_file(&sock_path);
+    0
+}

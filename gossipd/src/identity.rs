@@ -106,7 +106,12 @@ mod tests {
     fn garbage_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(SERVER_ID_FILE), "not-a-uuid\n").unwrap();
-        let err = Identity::load_or_create(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("server.id") && err.contains("not-a-uuid"), "{err}");
+        let err = Identity::load_or_create(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.id") && err.contains("not-a-uuid"),
+            "{err}"
+        );
     }
 }

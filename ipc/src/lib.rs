@@ -13,12 +13,14 @@
 //! Bad input from the other side (oversized frame, garbage, unknown message variant,
 //! protocol version mismatch) is logged and closes that one connection; nothing panics.
 
+mod child;
 mod codec;
 mod error;
 mod fd;
 mod message;
 mod peer;
 
+pub use child::{CONFIG_TIMEOUT, connect_supervisor};
 pub use codec::{MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, frame_codec};
 pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};

@@ -1,0 +1,81 @@
+//! The data path to task workers: the path socket `<data_dir>/run/apid.sock`. Each worker
+//! dials it, says hello with its task id, and is registered in the [`Registry`]. The socket's
+//! directory is mode 0700, so only the daemon's user can connect.
+
+use crate::registry::Registry;
+use kapacitor_ipc::{Hello, Message, PeerOptions, Role, handshake};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// `<data_dir>/run/apid.sock`
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("apid.sock")
+}
+
+/// Binds the socket, replacing a stale one left by a previous apid.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(path)
+}
+
+pub async fn accept_loop(listener: UnixListener, registry: Registry, cancel: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_worker(stream, registry.clone(), cancel.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "accept on the worker socket failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_worker(stream: UnixStream, registry: Registry, cancel: CancellationToken) {
+    let Ok((peer, mut inbox)) =
+        handshake(stream, Hello::new(Role::Apid), PeerOptions::default()).await
+    else {
+        return; // handshake() logged why
+    };
+    let task_id = match &peer.remote().role {
+        Role::Worker { task_id } => task_id.clone(),
+        other => {
+            warn!(role = %other, "only task workers may use the worker socket; closing");
+            peer.close();
+            return;
+        }
+    };
+    let conn = registry.register(&task_id, peer.clone());
+    loop {
+        let inc = tokio::select! {
+            _ = cancel.cancelled() => break,
+            inc = inbox.recv() => inc,
+        };
+        let Some(inc) = inc else { break };
+        match &inc.msg {
+            Message::Ping => {
+                let _ = inc.reply(Message::Pong).await;
+            }
+            other => debug!(task = %task_id, msg = other.name(), "ignored message from worker"),
+        }
+    }
+    registry.unregister(&task_id, conn);
+    peer.close();
+}

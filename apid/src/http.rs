@@ -1,0 +1,195 @@
+//! The HTTP API: routes under `/kapacitor/v1` (and the same under `/kapacitor/v1preview`),
+//! Kapacitor's headers on every response, and its JSON error body.
+
+use crate::registry::Registry;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use kapacitor_config::GoDuration;
+use kapacitor_ipc::{Message, Peer, ProcessInfo, Role};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::info;
+
+pub const BASE: &str = "/kapacitor/v1";
+pub const PREVIEW: &str = "/kapacitor/v1preview";
+const JSON: &str = "application/json; charset=utf-8";
+/// How long a handler waits for the supervisor or a worker.
+const IPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub supervisor: Peer,
+    pub registry: Registry,
+    pub log_enabled: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/ping", get(ping).head(ping))
+        .route("/debug/vars", get(debug_vars))
+        .route("/debug/processes", get(debug_processes));
+    Router::new()
+        .nest(BASE, api.clone())
+        .nest(PREVIEW, api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .with_state(state)
+}
+
+/// `X-Kapacitor-Version` and `Request-Id` on every response, and the access log line.
+async fn common_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let started = Instant::now();
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    headers.insert(
+        "X-Kapacitor-Version",
+        HeaderValue::from_static(kapacitor_ipc::VERSION),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("Request-Id", v);
+    }
+    if state.log_enabled {
+        info!(
+            method = %method,
+            uri = %uri,
+            status = resp.status().as_u16(),
+            duration = ?started.elapsed(),
+            request_id = %request_id,
+            "http request"
+        );
+    }
+    resp
+}
+
+/// A JSON body with Kapacitor's content type.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    resp
+}
+
+/// Kapacitor's error body: `{"error": msg, "message": msg}`.
+pub fn error_response(status: StatusCode, msg: &str) -> Response {
+    json_response(status, &json!({ "error": msg, "message": msg }))
+}
+
+async fn ping() -> Response {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::NO_CONTENT.into_response())
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn go_duration_since(unix_ns: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    // Whole milliseconds keep the string short (`1m2.345s`).
+    let ms = (now - unix_ns).max(0) as u64 / 1_000_000;
+    GoDuration(Duration::from_millis(ms)).to_string()
+}
+
+fn rfc3339(unix_ns: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_nanos(unix_ns.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+async fn debug_vars(State(state): State<AppState>) -> Response {
+    let status = match state
+        .supervisor
+        .request_timeout(Message::StatusRequest, IPC_TIMEOUT)
+        .await
+    {
+        Ok(Message::Status(s)) => s,
+        Ok(other) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("unexpected answer from the supervisor: {}", other.name()),
+            );
+        }
+        Err(e) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("supervisor unavailable: {e}"),
+            );
+        }
+    };
+    let body = json!({
+        "cluster_id": status.cluster_id,
+        "server_id": status.server_id,
+        "host": status.hostname,
+        "product": "kapacitor",
+        "version": kapacitor_ipc::VERSION,
+        "platform": "OSS",
+        "num_tasks": status.num_tasks,
+        "num_enabled_tasks": status.num_enabled_tasks,
+        "num_subscriptions": 0,
+        "uptime": go_duration_since(status.started_unix_ns),
+        "kapacitor": {},
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+/// One row of `/debug/processes`.
+pub fn process_json(p: &ProcessInfo, registry: &Registry) -> Value {
+    let mut row = json!({
+        "role": p.role.kind(),
+        "pid": p.pid,
+        "state": p.state.as_str(),
+        "restarts": p.restarts,
+        "uptime": p.started_unix_ns.map(go_duration_since).unwrap_or_else(|| "0s".into()),
+        "started": p.started_unix_ns.map(rfc3339),
+        "last_exit": p.last_exit,
+    });
+    if let Role::Worker { task_id } = &p.role {
+        row["task"] = json!(task_id);
+        // Whether the worker's data link to this apid is up.
+        row["connected"] = json!(registry.is_connected(task_id));
+    }
+    if let Some(error) = &p.error {
+        row["error"] = json!(error);
+    }
+    row
+}
+
+async fn debug_processes(State(state): State<AppState>) -> Response {
+    match state
+        .supervisor
+        .request_timeout(Message::ProcessTreeRequest, IPC_TIMEOUT)
+        .await
+    {
+        Ok(Message::ProcessTree(rows)) => {
+            let rows: Vec<Value> = rows
+                .iter()
+                .map(|p| process_json(p, &state.registry))
+                .collect();
+            json_response(StatusCode::OK, &Value::Array(rows))
+        }
+        Ok(other) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("unexpected answer from the supervisor: {}", other.name()),
+        ),
+        Err(e) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("supervisor unavailable: {e}"),
+        ),
+    }
+}

@@ -1,0 +1,34 @@
+//! The child side of the supervisor link.
+
+use crate::error::IpcError;
+use crate::fd::supervisor_stream;
+use crate::message::{Hello, Message, Role};
+use crate::peer::{Inbox, Peer, PeerOptions, handshake};
+use std::time::Duration;
+
+/// How long a child waits for its configuration after the hello.
+pub const CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to the supervisor over the inherited socket, exchanges hellos, and waits for the
+/// first message, which must be `Message::Config`. Returns the connection and the TOML text.
+pub async fn connect_supervisor(role: Role) -> Result<(Peer, Inbox, String), IpcError> {
+    let stream = supervisor_stream()?;
+    let (peer, mut inbox) = handshake(stream, Hello::new(role), PeerOptions::default()).await?;
+    if peer.remote().role != Role::Supervisor {
+        return Err(IpcError::Handshake(format!(
+            "expected the supervisor, got {}",
+            peer.remote().role
+        )));
+    }
+    match tokio::time::timeout(CONFIG_TIMEOUT, inbox.recv()).await {
+        Ok(Some(first)) => match first.msg {
+            Message::Config { toml } => Ok((peer, inbox, toml)),
+            other => Err(IpcError::Handshake(format!(
+                "expected Config first, got {}",
+                other.name()
+            ))),
+        },
+        Ok(None) => Err(IpcError::Closed(peer.closed().await)),
+        Err(_) => Err(IpcError::Timeout(CONFIG_TIMEOUT)),
+    }
+}

@@ -1,0 +1,250 @@
+//! `kapacitord run`: load the configuration, prepare the data directory, start the children,
+//! and stop them in order on SIGTERM/SIGINT.
+
+use crate::cli::{ConfigArgs, RunArgs};
+use crate::desired::{DesiredState, TEST_TASKS_ENV};
+use crate::keeper::{KeeperHandle, SupCtx, start_keeper};
+use crate::logging::{self, LogSettings};
+use crate::notify;
+use crate::spawn::signal_group;
+use crate::table::ProcTable;
+use kapacitor_config::{Config, Overrides};
+use kapacitor_gossipd::identity::Identity;
+use kapacitor_ipc::Role;
+use nix::sys::signal::Signal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::SystemTime;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+/// Environment variables that are not configuration overrides.
+const NOT_OVERRIDES: &[&str] = &[
+    "KAPACITOR_CONFIG_PATH",
+    kapacitor_ipc::IPC_FD_ENV,
+    "KAPACITOR_OPTS",
+];
+
+fn env_overrides() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("KAPACITOR_") && !NOT_OVERRIDES.contains(&k.as_str()))
+        .collect()
+}
+
+/// Where the configuration comes from when `-config` is not given: `KAPACITOR_CONFIG_PATH`,
+/// then `~/.kapacitor/kapacitor.conf`, then `/etc/kapacitor/kapacitor.conf`; `None` means
+/// the built-in demo configuration.
+// TEMP until kapacitor-config's `default_config_path` lands.
+fn default_config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KAPACITOR_CONFIG_PATH").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let mut candidates = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        candidates.push(Path::new(&home).join(".kapacitor/kapacitor.conf"));
+    }
+    candidates.push(PathBuf::from("/etc/kapacitor/kapacitor.conf"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// `kapacitord config`: the defaults, merged with `-config FILE` and the environment.
+pub fn print_config(args: ConfigArgs) -> i32 {
+    let cfg = match &args.config {
+        Some(path) => Config::load(Some(path), &env_overrides(), &Overrides::default()),
+        None => Ok(Config::default()),
+    };
+    match cfg {
+        Ok(cfg) => {
+            print!("{}", cfg.to_toml());
+            0
+        }
+        Err(e) => {
+            eprintln!("config: {e}");
+            1
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    let path = args.config.clone().or_else(default_config_path);
+    let flags = Overrides {
+        hostname: args.hostname.clone(),
+        log_file: args.log_file.clone(),
+        log_level: args.log_level.clone(),
+    };
+    let cfg = match Config::load(path.as_deref(), &env_overrides(), &flags) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("run: configuration: {e}");
+            return 1;
+        }
+    };
+    let log = LogSettings {
+        file: cfg.logging.file.clone(),
+        level: cfg.logging.level.clone(),
+    };
+    if let Err(e) = logging::init("supervisor", &log) {
+        eprintln!("run: {e}");
+        return 1;
+    }
+    match &path {
+        Some(p) => info!(path = %p.display(), "configuration loaded"),
+        None => info!("no configuration file found; using the built-in defaults"),
+    }
+    if args.cpuprofile.is_some() || args.memprofile.is_some() {
+        warn!("-cpuprofile and -memprofile are accepted but not implemented");
+    }
+
+    let identity = match prepare_data_dir(&cfg.data_dir) {
+        Ok(id) => id,
+        Err(e) => {
+            error!(error = %e, "cannot prepare the data directory");
+            return 1;
+        }
+    };
+    if let Some(pidfile) = &args.pidfile
+        && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
+    {
+        error!(path = %pidfile.display(), error = %e, "cannot write the pid file");
+        return 1;
+    }
+
+    // current_thread: every spawn happens on the main thread (see spawn.rs, PDEATHSIG).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot build the runtime");
+            return 1;
+        }
+    };
+    let code = rt.block_on(supervise(cfg, log, identity));
+    if let Some(pidfile) = &args.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    code
+}
+
+/// Creates the data directory, the identity files and the 0700 socket directory `run/`.
+fn prepare_data_dir(data_dir: &Path) -> Result<Identity, String> {
+    let identity = Identity::load_or_create(data_dir).map_err(|e| e.to_string())?;
+    let run_dir = data_dir.join("run");
+    std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    Ok(identity)
+}
+
+async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
+    let (mut sigterm, mut sigint, mut sighup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            error!("cannot install signal handlers");
+            return 1;
+        }
+    };
+    let desired = DesiredState::from_test_hook(std::env::var(TEST_TASKS_ENV).ok().as_deref());
+    if desired.counts().0 > 0 {
+        warn!(tasks = ?desired.enabled().iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            "test hook {TEST_TASKS_ENV} defines trivial tasks");
+    }
+    let ctx = Arc::new(SupCtx {
+        config_toml: cfg.to_toml(),
+        log,
+        table: ProcTable::default(),
+        desired: desired.clone(),
+        cluster_id: identity.cluster_id.to_string(),
+        server_id: identity.server_id.to_string(),
+        hostname: cfg.hostname.clone(),
+        started_unix_ns: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0),
+        ready: Once::new(),
+    });
+    info!(
+        version = kapacitor_ipc::VERSION,
+        cluster_id = %identity.cluster_id,
+        server_id = %identity.server_id,
+        hostname = %cfg.hostname,
+        data_dir = %cfg.data_dir.display(),
+        "kapacitord starting"
+    );
+
+    let gossipd = start_keeper(Role::Gossipd, None, ctx.clone());
+    let apid = start_keeper(Role::Apid, None, ctx.clone());
+    let workers: Vec<KeeperHandle> = desired
+        .enabled()
+        .into_iter()
+        .map(|spec| {
+            let role = Role::Worker {
+                task_id: spec.id.clone(),
+            };
+            start_keeper(role, Some(spec), ctx.clone())
+        })
+        .collect();
+
+    let why = tokio::select! {
+        _ = sigterm.recv() => "SIGTERM",
+        _ = sigint.recv() => "SIGINT",
+        _ = async { loop { sighup.recv().await; info!("SIGHUP received; nothing to reload yet"); } } => "SIGHUP",
+    };
+    notify::notify("STOPPING=1");
+    let timeout = cfg.http.shutdown_timeout.as_duration();
+    info!(signal = why, timeout = ?timeout, "shutting down: HTTP, then tasks, then gossip");
+    let mut deadline = tokio::time::Instant::now() + timeout;
+
+    let stages: [(&str, Vec<&KeeperHandle>); 3] = [
+        ("http", vec![&apid]),
+        ("tasks", workers.iter().collect()),
+        ("gossip", vec![&gossipd]),
+    ];
+    for (name, handles) in stages {
+        let mut waits = Vec::new();
+        for h in handles {
+            waits.push(h.stop(deadline).await);
+        }
+        let all = join_all(waits);
+        tokio::pin!(all);
+        loop {
+            tokio::select! {
+                _ = &mut all => break,
+                _ = sigterm.recv() => deadline = force_kill(&ctx.table),
+                _ = sigint.recv() => deadline = force_kill(&ctx.table),
+            }
+        }
+        info!(stage = name, "stage stopped");
+    }
+    // Keepers kill and reap their own children; anything still listed is a bug worth a line.
+    let left = ctx.table.live_pids();
+    if !left.is_empty() {
+        warn!(pids = ?left, "children still listed after shutdown; killing them");
+        for pid in left {
+            signal_group(pid, Signal::SIGKILL);
+        }
+    }
+    info!("kapacitord stopped");
+    0
+}
+
+/// A second signal during shutdown: no more waiting. Returns the new deadline (now).
+fn force_kill(table: &ProcTable) -> tokio::time::Instant {
+    warn!("second signal: killing every child now");
+    for pid in table.live_pids() {
+        signal_group(pid, Signal::SIGKILL);
+    }
+    tokio::time::Instant::now()
+}
+
+async fn join_all(waits: Vec<tokio::sync::oneshot::Receiver<()>>) {
+    for w in waits {
+        let _ = w.await;
+    }
+}

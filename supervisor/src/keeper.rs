@@ -1,0 +1,419 @@
+//! One keeper task per supervised child: start it, serve its requests, notice its exit,
+//! restart it with backoff, stop it on request.
+
+use crate::backoff::{Backoff, CrashWindow, HEALTHY_AFTER};
+use crate::desired::DesiredState;
+use crate::logging::LogSettings;
+use crate::notify;
+use crate::spawn::{Spawned, describe_exit, signal_group, spawn_child};
+use crate::table::ProcTable;
+use kapacitor_ipc::{
+    Hello, Incoming, Message, Peer, PeerOptions, ProcState, ProcessInfo, Role, Status, TaskSpec,
+    handshake,
+};
+use nix::sys::signal::Signal;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+/// How long a child that closed its IPC link may take to exit before it is killed.
+const EXIT_AFTER_EOF: Duration = Duration::from_secs(5);
+
+/// What every keeper shares.
+pub struct SupCtx {
+    pub config_toml: String,
+    pub log: LogSettings,
+    pub table: ProcTable,
+    pub desired: DesiredState,
+    pub cluster_id: String,
+    pub server_id: String,
+    pub hostname: String,
+    pub started_unix_ns: i64,
+    pub ready: Once,
+}
+
+impl SupCtx {
+    fn status(&self) -> Status {
+        let (num_tasks, num_enabled_tasks) = self.desired.counts();
+        Status {
+            cluster_id: self.cluster_id.clone(),
+            server_id: self.server_id.clone(),
+            hostname: self.hostname.clone(),
+            num_tasks,
+            num_enabled_tasks,
+            started_unix_ns: self.started_unix_ns,
+        }
+    }
+
+    fn process_tree(&self) -> Vec<ProcessInfo> {
+        let mut rows = vec![ProcessInfo {
+            role: Role::Supervisor,
+            pid: Some(std::process::id()),
+            state: ProcState::Running,
+            restarts: 0,
+            started_unix_ns: Some(self.started_unix_ns),
+            last_exit: None,
+            error: None,
+        }];
+        rows.extend(self.table.snapshot());
+        rows
+    }
+}
+
+pub enum KeeperCmd {
+    /// Stop the child (Shutdown over IPC, SIGKILL at `deadline`) and end the keeper.
+    Stop {
+        deadline: tokio::time::Instant,
+        done: oneshot::Sender<()>,
+    },
+    /// Start a failed task again, with this spec.
+    Enable(TaskSpec),
+}
+
+pub struct KeeperHandle {
+    pub role: Role,
+    tx: mpsc::Sender<KeeperCmd>,
+}
+
+impl KeeperHandle {
+    /// Asks the keeper to stop; the receiver resolves once the child is gone.
+    pub async fn stop(&self, deadline: tokio::time::Instant) -> oneshot::Receiver<()> {
+        let (done, rx) = oneshot::channel();
+        // A keeper that already ended drops `done`, which resolves the receiver at once.
+        let _ = self.tx.send(KeeperCmd::Stop { deadline, done }).await;
+        rx
+    }
+
+    pub async fn enable(&self, spec: TaskSpec) {
+        let _ = self.tx.send(KeeperCmd::Enable(spec)).await;
+    }
+}
+
+/// Starts the keeper of `role` (a task worker needs its `spec`). Call from the supervisor's
+/// runtime; the child is spawned from the main thread.
+pub fn start_keeper(role: Role, spec: Option<TaskSpec>, ctx: Arc<SupCtx>) -> KeeperHandle {
+    let (tx, rx) = mpsc::channel(8);
+    ctx.table.update(&role, |_| {});
+    tokio::spawn(keeper_loop(role.clone(), spec, ctx, rx));
+    KeeperHandle { role, tx }
+}
+
+enum Outcome {
+    Stopped {
+        done: Option<oneshot::Sender<()>>,
+        last_exit: Option<String>,
+    },
+    Crashed {
+        last_exit: String,
+        uptime: Duration,
+    },
+    StartFailed {
+        error: String,
+        last_exit: String,
+    },
+}
+
+enum AfterFailure {
+    Restart,
+    Exit,
+}
+
+async fn keeper_loop(
+    role: Role,
+    mut spec: Option<TaskSpec>,
+    ctx: Arc<SupCtx>,
+    mut cmds: mpsc::Receiver<KeeperCmd>,
+) {
+    let mut backoff = Backoff::default();
+    let mut crashes = CrashWindow::default();
+    let is_task = matches!(role, Role::Worker { .. });
+    let mut first = true;
+    loop {
+        if !first {
+            ctx.table.update(&role, |r| r.restarts += 1);
+        }
+        first = false;
+        let (last_exit, uptime) = match run_once(&role, spec.as_ref(), &ctx, &mut cmds).await {
+            Outcome::Stopped { done, last_exit } => {
+                ctx.table.set_exited(&role, ProcState::Stopped, last_exit);
+                info!(role = %role, "stopped");
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            Outcome::StartFailed { error, last_exit } => {
+                error!(role = %role, %error, "task cannot start; not restarting it");
+                ctx.table
+                    .set_exited(&role, ProcState::Failed, Some(last_exit));
+                ctx.table.update(&role, |r| r.error = Some(error));
+                match wait_for_enable(&role, &ctx, &mut cmds, &mut spec).await {
+                    AfterFailure::Restart => {
+                        backoff.reset();
+                        crashes.clear();
+                        continue;
+                    }
+                    AfterFailure::Exit => return,
+                }
+            }
+            Outcome::Crashed { last_exit, uptime } => (last_exit, uptime),
+        };
+        if uptime >= HEALTHY_AFTER {
+            backoff.reset();
+        }
+        if is_task && crashes.record(Instant::now()) {
+            let error = format!(
+                "task process crashed {} times within {}s; last exit: {last_exit}",
+                crate::backoff::CRASH_LIMIT,
+                crate::backoff::CRASH_WINDOW.as_secs()
+            );
+            error!(role = %role, %error, "not restarting it until the task is enabled again");
+            ctx.table
+                .set_exited(&role, ProcState::Failed, Some(last_exit));
+            ctx.table.update(&role, |r| r.error = Some(error));
+            match wait_for_enable(&role, &ctx, &mut cmds, &mut spec).await {
+                AfterFailure::Restart => {
+                    backoff.reset();
+                    crashes.clear();
+                    continue;
+                }
+                AfterFailure::Exit => return,
+            }
+        }
+        let delay = backoff.next_delay();
+        warn!(role = %role, last_exit = %last_exit, restart_in = ?delay, "child exited; restarting");
+        ctx.table
+            .set_exited(&role, ProcState::Backoff, Some(last_exit));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            cmd = cmds.recv() => match cmd {
+                Some(KeeperCmd::Stop { done, .. }) => {
+                    ctx.table.set_exited(&role, ProcState::Stopped, None);
+                    let _ = done.send(());
+                    return;
+                }
+                Some(KeeperCmd::Enable(new_spec)) => spec = Some(new_spec),
+                None => return,
+            },
+        }
+    }
+}
+
+async fn wait_for_enable(
+    role: &Role,
+    ctx: &SupCtx,
+    cmds: &mut mpsc::Receiver<KeeperCmd>,
+    spec: &mut Option<TaskSpec>,
+) -> AfterFailure {
+    match cmds.recv().await {
+        Some(KeeperCmd::Enable(new_spec)) => {
+            info!(role = %role, "enabled again; starting");
+            *spec = Some(new_spec);
+            ctx.table.update(role, |r| r.error = None);
+            AfterFailure::Restart
+        }
+        Some(KeeperCmd::Stop { done, .. }) => {
+            let _ = done.send(());
+            AfterFailure::Exit
+        }
+        None => AfterFailure::Exit,
+    }
+}
+
+async fn run_once(
+    role: &Role,
+    spec: Option<&TaskSpec>,
+    ctx: &SupCtx,
+    cmds: &mut mpsc::Receiver<KeeperCmd>,
+) -> Outcome {
+    let started = Instant::now();
+    let Spawned {
+        mut child,
+        pid,
+        stream,
+    } = match spawn_child(role, &ctx.log) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome::Crashed {
+                last_exit: format!("spawn failed: {e}"),
+                uptime: Duration::ZERO,
+            };
+        }
+    };
+    ctx.table.set_running(role, pid);
+    info!(role = %role, pid, "started");
+
+    let hs = handshake(stream, Hello::new(Role::Supervisor), PeerOptions::default());
+    tokio::pin!(hs);
+    let (peer, mut inbox) = loop {
+        tokio::select! {
+            r = &mut hs => match r {
+                Ok(p) => break p,
+                Err(e) => {
+                    warn!(role = %role, pid, error = %e, "no IPC handshake; killing the child");
+                    signal_group(pid, Signal::SIGKILL);
+                    let status = child.wait().await;
+                    return Outcome::Crashed {
+                        last_exit: format!(
+                            "handshake failed ({e}); {}",
+                            status.map(|s| describe_exit(&s)).unwrap_or_default()
+                        ),
+                        uptime: started.elapsed(),
+                    };
+                }
+            },
+            status = child.wait() => {
+                signal_group(pid, Signal::SIGKILL);
+                return crashed(status, started);
+            }
+            cmd = cmds.recv() => match cmd {
+                Some(KeeperCmd::Stop { deadline, done }) => {
+                    return stop(&mut child, pid, None, deadline, Some(done)).await;
+                }
+                Some(KeeperCmd::Enable(_)) => {}
+                None => return stop(&mut child, pid, None, tokio::time::Instant::now(), None).await,
+            },
+        }
+    };
+    if &peer.remote().role != role {
+        warn!(role = %role, pid, got = %peer.remote().role, "child announced the wrong role; killing it");
+        signal_group(pid, Signal::SIGKILL);
+        let status = child.wait().await;
+        return crashed(status, started);
+    }
+    let mut setup = vec![Message::Config {
+        toml: ctx.config_toml.clone(),
+    }];
+    if let Some(spec) = spec {
+        setup.push(Message::StartTask(spec.clone()));
+    }
+    for msg in setup {
+        if let Err(e) = peer.send(msg).await {
+            debug!(role = %role, error = %e, "could not send setup message");
+        }
+    }
+
+    let mut inbox_open = true;
+    let mut eof_deadline: Option<tokio::time::Instant> = None;
+    let mut start_failed: Option<String> = None;
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                // Whatever the child left in its process group goes with it.
+                signal_group(pid, Signal::SIGKILL);
+                if let Some(error) = start_failed {
+                    let last_exit = status.map(|s| describe_exit(&s)).unwrap_or_else(|e| e.to_string());
+                    return Outcome::StartFailed { error, last_exit };
+                }
+                return crashed(status, started);
+            }
+            inc = inbox.recv(), if inbox_open => match inc {
+                Some(inc) => {
+                    if let Some(error) = serve(role, ctx, &inc).await {
+                        start_failed = Some(error);
+                    }
+                }
+                None => {
+                    inbox_open = false;
+                    eof_deadline = Some(tokio::time::Instant::now() + EXIT_AFTER_EOF);
+                }
+            },
+            _ = sleep_until_opt(eof_deadline) => {
+                warn!(role = %role, pid, "closed its IPC link but did not exit; killing it");
+                signal_group(pid, Signal::SIGKILL);
+                eof_deadline = None;
+            }
+            cmd = cmds.recv() => match cmd {
+                Some(KeeperCmd::Stop { deadline, done }) => {
+                    return stop(&mut child, pid, Some(&peer), deadline, Some(done)).await;
+                }
+                Some(KeeperCmd::Enable(_)) => {}
+                None => return stop(&mut child, pid, Some(&peer), tokio::time::Instant::now(), None).await,
+            },
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn crashed(status: std::io::Result<std::process::ExitStatus>, started: Instant) -> Outcome {
+    Outcome::Crashed {
+        last_exit: status
+            .map(|s| describe_exit(&s))
+            .unwrap_or_else(|e| format!("wait failed: {e}")),
+        uptime: started.elapsed(),
+    }
+}
+
+/// Answers one message from a child. Returns the error of a task that cannot start.
+async fn serve(role: &Role, ctx: &SupCtx, inc: &Incoming) -> Option<String> {
+    let reply = match &inc.msg {
+        Message::ProcessTreeRequest => Some(Message::ProcessTree(ctx.process_tree())),
+        Message::StatusRequest => Some(Message::Status(ctx.status())),
+        Message::Ping => Some(Message::Pong),
+        Message::Ready => {
+            info!(role = %role, "ready");
+            if *role == Role::Apid {
+                ctx.ready.call_once(|| notify::notify("READY=1"));
+            }
+            None
+        }
+        Message::TaskStartFailed { error } => {
+            if inc.is_request() {
+                let _ = inc.reply(Message::Shutdown).await;
+            }
+            return Some(error.clone());
+        }
+        other => {
+            debug!(role = %role, msg = other.name(), "unexpected message from child");
+            inc.is_request().then(|| Message::Error {
+                message: format!("the supervisor does not serve {}", other.name()),
+            })
+        }
+    };
+    if let (Some(reply), true) = (reply, inc.is_request())
+        && let Err(e) = inc.reply(reply).await
+    {
+        debug!(role = %role, error = %e, "reply failed");
+    }
+    None
+}
+
+/// Graceful stop: `Shutdown` over IPC (SIGTERM to the group when the link is gone), then
+/// SIGKILL to the group at `deadline`.
+async fn stop(
+    child: &mut tokio::process::Child,
+    pid: u32,
+    peer: Option<&Peer>,
+    deadline: tokio::time::Instant,
+    done: Option<oneshot::Sender<()>>,
+) -> Outcome {
+    let told = match peer {
+        Some(peer) => tokio::time::timeout(Duration::from_secs(1), peer.send(Message::Shutdown))
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        None => false,
+    };
+    if !told {
+        signal_group(pid, Signal::SIGTERM);
+    }
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            warn!(pid, "did not stop before the shutdown timeout; killing it");
+            signal_group(pid, Signal::SIGKILL);
+            child.wait().await.ok()
+        }
+    };
+    signal_group(pid, Signal::SIGKILL);
+    Outcome::Stopped {
+        done,
+        last_exit: status.map(|s| describe_exit(&s)),
+    }
+}

@@ -1,0 +1,201 @@
+//! Log lines in Kapacitor's logfmt style, one per event, naming the process that wrote it:
+//!
+//! `ts=2026-11-21T05:40:00.123Z lvl=info proc=apid pid=4242 msg="listening" addr=0.0.0.0:9092`
+//!
+//! Every process of the tree writes to the same destination (`[logging] file`: `STDERR`,
+//! `STDOUT` or a path opened in append mode, so whole lines from different processes do not
+//! interleave). Children learn the destination and level from the supervisor through
+//! [`LOG_FILE_ENV`] and [`LOG_LEVEL_ENV`], so they can log before their config arrives.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::time::SystemTime;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub const LOG_FILE_ENV: &str = "KAPACITORD_LOG_FILE";
+pub const LOG_LEVEL_ENV: &str = "KAPACITORD_LOG_LEVEL";
+
+/// Where and how much to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `STDERR`, `STDOUT` or a path.
+    pub file: String,
+    /// `debug`, `info`, `warn` or `error`, any case.
+    pub level: String,
+}
+
+impl LogSettings {
+    /// The settings a child inherits from the supervisor's environment.
+    pub fn from_env() -> LogSettings {
+        LogSettings {
+            file: std::env::var(LOG_FILE_ENV).unwrap_or_else(|_| "STDERR".into()),
+            level: std::env::var(LOG_LEVEL_ENV).unwrap_or_else(|_| "info".into()),
+        }
+    }
+}
+
+pub fn parse_level(level: &str) -> Result<LevelFilter, String> {
+    match level.to_ascii_lowercase().as_str() {
+        "debug" => Ok(LevelFilter::DEBUG),
+        "info" => Ok(LevelFilter::INFO),
+        "warn" | "warning" => Ok(LevelFilter::WARN),
+        "error" => Ok(LevelFilter::ERROR),
+        "off" => Ok(LevelFilter::OFF),
+        other => Err(format!(
+            "invalid log level {other:?}: expected DEBUG, INFO, WARN or ERROR"
+        )),
+    }
+}
+
+/// Installs the global subscriber for this process. `proc_name` goes on every line.
+pub fn init(proc_name: &str, settings: &LogSettings) -> Result<(), String> {
+    let level = parse_level(&settings.level)?;
+    let writer = match settings.file.as_str() {
+        "" | "STDERR" => BoxMakeWriter::new(std::io::stderr),
+        "STDOUT" => BoxMakeWriter::new(std::io::stdout),
+        path => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("opening log file {path}: {e}"))?;
+            BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+    };
+    // Dependencies' debug output is noise for operators; keep it at info at most.
+    let noisy = std::cmp::min(level, LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("hyper", noisy)
+        .with_target("hyper_util", noisy)
+        .with_target("h2", noisy)
+        .with_target("tower", noisy)
+        .with_target("mio", noisy);
+    let layer = tracing_subscriber::fmt::layer()
+        .event_format(Logfmt {
+            proc_name: proc_name.to_string(),
+            pid: std::process::id(),
+        })
+        .with_writer(writer);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init()
+        .map_err(|e| format!("installing the logger: {e}"))
+}
+
+struct Logfmt {
+    proc_name: String,
+    pid: u32,
+}
+
+impl<S, N> FormatEvent<S, N> for Logfmt
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let lvl = match *event.metadata().level() {
+            Level::ERROR => "error",
+            Level::WARN => "warn",
+            Level::INFO => "info",
+            Level::DEBUG => "debug",
+            Level::TRACE => "trace",
+        };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut line = String::with_capacity(128);
+        let _ = write!(
+            line,
+            "ts={} lvl={lvl} proc={} pid={}",
+            humantime::format_rfc3339_millis(SystemTime::now()),
+            quote(&self.proc_name),
+            self.pid
+        );
+        let _ = write!(line, " msg={}", quote(&fields.message));
+        line.push_str(&fields.rest);
+        writeln!(writer, "{line}")
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            let _ = write!(self.rest, " {}={}", field.name(), quote(value));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.record_str(field, &text);
+    }
+}
+
+/// logfmt quoting: bare when the value is a simple token, double-quoted and escaped otherwise.
+fn quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| !c.is_whitespace() && c != '"' && c != '=' && c != '\\' && !c.is_control());
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("apid"), "apid");
+        assert_eq!(quote("task cpu"), "\"task cpu\"");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("a\"b\nc"), "\"a\\\"b\\nc\"");
+        assert_eq!(quote("k=v"), "\"k=v\"");
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(parse_level("DEBUG").unwrap(), LevelFilter::DEBUG);
+        assert_eq!(parse_level("Error").unwrap(), LevelFilter::ERROR);
+        assert!(parse_level("loud").unwrap_err().contains("loud"));
+    }
+}

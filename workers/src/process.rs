@@ -1,0 +1,172 @@
+//! The worker process shell: `kapacitord __role task <id>`.
+//!
+//! 1. hello with the supervisor over the inherited socket, receive the config and the task;
+//! 2. build the task's runner on the engine thread (a failure is reported, not retried);
+//! 3. dial apid for data, tick the engine every second;
+//! 4. on `Shutdown`, SIGTERM or the supervisor's EOF: stop the data link, flush, exit 0.
+
+use crate::process_apid;
+use crate::process_engine::Engine;
+use crate::process_runner::{RunnerFactory, WorkerContext};
+use kapacitor_config::Config;
+use kapacitor_ipc::{Message, Role, TaskSpec, connect_supervisor};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info};
+
+/// Exit code of a worker whose task cannot be built.
+pub const EXIT_TASK_INVALID: i32 = 3;
+const TICK: Duration = Duration::from_secs(1);
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Entry point of the worker process; returns the exit code.
+pub fn run_worker(task_id: &str, factory: RunnerFactory) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot build the runtime");
+            return 1;
+        }
+    };
+    let code = rt.block_on(serve(task_id, factory));
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
+    let role = Role::Worker {
+        task_id: task_id.to_string(),
+    };
+    let (supervisor, mut inbox, toml) = match connect_supervisor(role).await {
+        Ok(c) => c,
+        Err(e) => {
+            error!(error = %e, "cannot reach the supervisor");
+            return 1;
+        }
+    };
+    let cfg = match Config::from_toml(&toml) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            error!(error = %e, "configuration from the supervisor is invalid");
+            return 1;
+        }
+    };
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot install the SIGTERM handler");
+            return 1;
+        }
+    };
+
+    let spec: TaskSpec = loop {
+        let inc = match tokio::time::timeout(START_TIMEOUT, inbox.recv()).await {
+            Ok(Some(inc)) => inc,
+            Ok(None) => {
+                info!("supervisor link closed before the task arrived; exiting");
+                return 0;
+            }
+            Err(_) => {
+                error!("no task from the supervisor");
+                return 1;
+            }
+        };
+        match inc.msg {
+            Message::StartTask(spec) => break spec,
+            Message::Shutdown => return 0,
+            Message::Ping => {
+                let _ = inc.reply(Message::Pong).await;
+            }
+            other => debug!(msg = other.name(), "ignored message before the task"),
+        }
+    };
+    if spec.id != task_id {
+        error!(got = %spec.id, "the supervisor sent another task's spec");
+        return 1;
+    }
+
+    let ctx = WorkerContext {
+        task_id: task_id.to_string(),
+        hostname: cfg.hostname.clone(),
+        data_dir: cfg.data_dir.clone(),
+    };
+    let engine = match Engine::start(spec, ctx, factory) {
+        Ok(e) => e,
+        Err(error) => {
+            error!(%error, "task cannot start");
+            // A request, so that the report is on the wire before this process exits.
+            let _ = supervisor
+                .request_timeout(Message::TaskStartFailed { error }, Duration::from_secs(2))
+                .await;
+            return EXIT_TASK_INVALID;
+        }
+    };
+    let _ = supervisor.send(Message::Ready).await;
+    info!("task started");
+
+    let cancel = CancellationToken::new();
+    let link = tokio::spawn(process_apid::run(
+        kapacitor_ipc_socket_path(&cfg),
+        task_id.to_string(),
+        engine.handle(),
+        cancel.clone(),
+    ));
+    let ticker_engine = engine.handle();
+    let ticker_cancel = cancel.clone();
+    let ticker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker_cancel.cancelled() => return,
+                _ = interval.tick() => {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as i64)
+                        .unwrap_or(0);
+                    ticker_engine.tick(now).await;
+                }
+            }
+        }
+    });
+
+    loop {
+        tokio::select! {
+            inc = inbox.recv() => match inc {
+                None => {
+                    info!("supervisor link closed; flushing and exiting");
+                    break;
+                }
+                Some(inc) => match &inc.msg {
+                    Message::Shutdown => {
+                        info!("shutting down; flushing");
+                        break;
+                    }
+                    Message::Ping => {
+                        let _ = inc.reply(Message::Pong).await;
+                    }
+                    other => debug!(msg = other.name(), "ignored message"),
+                },
+            },
+            _ = term.recv() => {
+                info!("SIGTERM; flushing and exiting");
+                break;
+            }
+        }
+    }
+    cancel.cancel();
+    let _ = link.await;
+    let _ = ticker.await;
+    engine.finish().await;
+    0
+}
+
+/// `<data_dir>/run/apid.sock`, where apid listens for workers.
+fn kapacitor_ipc_socket_path(cfg: &Config) -> std::path::PathBuf {
+    cfg.data_dir.join("run").join("apid.sock")
+}

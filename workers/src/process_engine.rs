@@ -1,0 +1,133 @@
+//! The engine thread: owns the task's runner and executes commands from the async side in
+//! order. A bounded command queue gives backpressure all the way to apid's per-worker queue.
+
+use crate::process_runner::{RunnerFactory, WorkerContext};
+use kapacitor_ipc::TaskSpec;
+use kapacitor_models::Point;
+use tokio::sync::{mpsc, oneshot};
+use tracing::error;
+
+/// Commands buffered before senders wait.
+const ENGINE_QUEUE: usize = 64;
+
+enum Cmd {
+    Points {
+        db: String,
+        rp: String,
+        points: Vec<Point>,
+    },
+    Tick(i64),
+    HttpOut {
+        endpoint: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
+    Stats {
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// Handle on the engine thread; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Cmd>,
+}
+
+/// Owns the thread; [`Engine::finish`] flushes the runner and joins it.
+pub struct Engine {
+    handle: EngineHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Builds the runner on a new thread. Returns the factory's error if the task cannot run.
+    pub fn start(
+        spec: TaskSpec,
+        ctx: WorkerContext,
+        factory: RunnerFactory,
+    ) -> Result<Engine, String> {
+        let (tx, mut rx) = mpsc::channel::<Cmd>(ENGINE_QUEUE);
+        let (built_tx, built_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let thread = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || {
+                let mut runner = match factory(&spec, &ctx) {
+                    Ok(r) => {
+                        let _ = built_tx.send(Ok(()));
+                        r
+                    }
+                    Err(e) => {
+                        let _ = built_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let body = std::panic::AssertUnwindSafe(|| {
+                    while let Some(cmd) = rx.blocking_recv() {
+                        match cmd {
+                            Cmd::Points { db, rp, points } => runner.push_points(&db, &rp, points),
+                            Cmd::Tick(now) => runner.tick(now),
+                            Cmd::HttpOut { endpoint, reply } => {
+                                let _ = reply.send(runner.http_out(&endpoint));
+                            }
+                            Cmd::Stats { reply } => {
+                                let _ = reply.send(runner.stats_json());
+                            }
+                        }
+                    }
+                    runner.flush();
+                });
+                if std::panic::catch_unwind(body).is_err() {
+                    // The task's state is unknown now; a fresh process is the only safe state.
+                    error!("the task engine panicked; exiting so the supervisor restarts the task");
+                    std::process::exit(101);
+                }
+            })
+            .map_err(|e| format!("cannot start the engine thread: {e}"))?;
+        match built_rx.recv() {
+            Ok(Ok(())) => Ok(Engine {
+                handle: EngineHandle { tx },
+                thread,
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err("the engine thread ended while building the task".into()),
+        }
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Lets queued commands run, flushes the runner and waits for the thread.
+    pub async fn finish(self) {
+        let Engine { handle, thread } = self;
+        drop(handle);
+        // Other handle clones (the apid link) must be gone too for the queue to close; the
+        // caller stops them first.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+impl EngineHandle {
+    /// Queues a batch, waiting while the engine is behind.
+    pub async fn push_points(&self, db: String, rp: String, points: Vec<Point>) -> bool {
+        self.tx.send(Cmd::Points { db, rp, points }).await.is_ok()
+    }
+
+    pub async fn tick(&self, now_ns: i64) {
+        let _ = self.tx.send(Cmd::Tick(now_ns)).await;
+    }
+
+    pub async fn http_out(&self, endpoint: String) -> Option<String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::HttpOut { endpoint, reply }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn stats_json(&self) -> Option<String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::Stats { reply }).await.ok()?;
+        rx.await.ok()
+    }
+}

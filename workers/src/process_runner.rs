@@ -1,0 +1,71 @@
+//! The seam between the worker process shell and the pipeline engine.
+//!
+//! The shell owns the process: IPC with the supervisor and apid, signals, the runtime. The
+//! engine owns the task: it gets points and clock ticks and answers httpOut and stats reads.
+//! All calls happen on one dedicated engine thread, in order, so a runner needs no locking
+//! and need not be `Send` (it is created on that thread).
+
+use kapacitor_ipc::TaskSpec;
+use kapacitor_models::Point;
+
+/// Facts about the process a runner may need (alert templates, logging).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerContext {
+    pub task_id: String,
+    pub hostname: String,
+    pub data_dir: std::path::PathBuf,
+}
+
+/// A running task, driven by the worker shell.
+pub trait TaskRunner {
+    /// A batch of points written to `db`.`rp`, in arrival order.
+    fn push_points(&mut self, db: &str, rp: &str, points: Vec<Point>);
+    /// Wall-clock time passes (about once a second), for work not driven by data.
+    fn tick(&mut self, now_ns: i64);
+    /// The body of an httpOut endpoint; `None` when the task has no such endpoint.
+    fn http_out(&self, endpoint: &str) -> Option<String>;
+    /// Node statistics as a JSON object.
+    fn stats_json(&self) -> String;
+    /// The process is about to exit: emit whatever must not be lost.
+    fn flush(&mut self) {}
+}
+
+/// Builds the runner of a task. An `Err` means the task cannot run (bad script...): the
+/// worker reports it to the supervisor, which marks the task failed instead of restarting it.
+pub type RunnerFactory = fn(&TaskSpec, &WorkerContext) -> Result<Box<dyn TaskRunner>, String>;
+
+/// The stand-in engine until the pipeline plugs in: counts what it receives.
+#[derive(Debug, Default)]
+pub struct CountingRunner {
+    pub points: u64,
+    pub batches: u64,
+}
+
+impl TaskRunner for CountingRunner {
+    fn push_points(&mut self, _db: &str, _rp: &str, points: Vec<Point>) {
+        self.batches += 1;
+        self.points += points.len() as u64;
+    }
+
+    fn tick(&mut self, _now_ns: i64) {}
+
+    fn http_out(&self, _endpoint: &str) -> Option<String> {
+        None
+    }
+
+    fn stats_json(&self) -> String {
+        serde_json::json!({
+            "points_received": self.points,
+            "batches_received": self.batches,
+        })
+        .to_string()
+    }
+}
+
+/// [`RunnerFactory`] of [`CountingRunner`].
+pub fn counting_runner(
+    _spec: &TaskSpec,
+    _ctx: &WorkerContext,
+) -> Result<Box<dyn TaskRunner>, String> {
+    Ok(Box::new(CountingRunner::default()))
+}
