@@ -4,8 +4,9 @@
 //! What line protocol cannot carry, in Go as here: a newline in a measurement, tag or field
 //! key; a backslash at the end of a measurement, tag key or tag value (it would escape the
 //! separator after it); a backslash in a field key followed by `,`, `=`, ` ` or `"`; a
-//! measurement starting with `#` (read back as a comment). Floats that are NaN or infinite
-//! have no line-protocol form and are left out.
+//! measurement starting with `#` (read back as a comment). Left out because they have no
+//! line-protocol form: tags with an empty key or value (as Go does), fields with an empty
+//! key, and floats that are NaN or infinite.
 
 use crate::point::{FieldValue, Point};
 use crate::precision::Precision;
@@ -67,6 +68,11 @@ impl Point {
     pub fn push_line_protocol(&self, out: &mut String, precision: Precision) {
         push_escaped(out, &self.name, MEASUREMENT_SPECIAL);
         for (k, v) in &self.tags {
+            // As Go's `Tags.HashKey`: a tag with an empty value is not written (line protocol
+            // has no empty tag values), and neither is one with an empty key.
+            if k.is_empty() || v.is_empty() {
+                continue;
+            }
             out.push(',');
             push_escaped(out, k, TAG_SPECIAL);
             out.push('=');
@@ -74,7 +80,7 @@ impl Point {
         }
         let mut sep = ' ';
         for (k, v) in &self.fields {
-            if matches!(v, FieldValue::Float(f) if !f.is_finite()) {
+            if k.is_empty() || matches!(v, FieldValue::Float(f) if !f.is_finite()) {
                 continue;
             }
             out.push(sep);

@@ -294,6 +294,11 @@ fn encoder_writes_influx_form() {
     let mut nan = p.clone();
     nan.fields.insert("n".into(), FieldValue::Float(f64::NAN));
     assert!(!nan.to_line_protocol(Precision::Nanosecond).contains("n="));
+    let mut empty = one("m,t=x v=1 1");
+    empty.tags.insert("e".into(), String::new());
+    empty.tags.insert(String::new(), "y".into());
+    empty.fields.insert(String::new(), FieldValue::Int(1));
+    assert_eq!(empty.to_line_protocol(Precision::Nanosecond), "m,t=x v=1 1");
     assert_eq!(escape_measurement("a b,c=d"), r"a\ b\,c=d");
     assert_eq!(escape_tag("a b,c=d"), r"a\ b\,c\=d");
     assert_eq!(escape_field_key(r#"a"b"#), r#"a\"b"#);
