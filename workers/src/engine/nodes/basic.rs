@@ -3,7 +3,7 @@
 
 use super::NodeImpl;
 use crate::engine::Cx;
-use crate::engine::lambda::{Lambda, State, Value};
+use crate::engine::lambda::{Lambda, State, Value, to_field};
 use crate::engine::msg::{BatchMsg, Dims, Group, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::result::{Row, result_json};
@@ -304,9 +304,12 @@ impl Eval {
         let mut vals: Vec<Value> = Vec::with_capacity(self.lambdas.len());
         for (i, l) in self.lambdas.iter().enumerate() {
             let v = l.eval(scope.as_ref().unwrap_or(p), &mut states[i])?;
+            if let Value::Missing = v {
+                return Err(format!("no field or tag exists for {}", self.as_[i]));
+            }
             if i + 1 < self.lambdas.len() {
                 let s = scope.get_or_insert_with(|| p.clone());
-                if let Some(f) = v.to_field() {
+                if let Some(f) = to_field(&v) {
                     s.tags.remove(&self.as_[i]);
                     s.fields.insert(self.as_[i].clone(), f);
                 }
@@ -321,7 +324,7 @@ impl Eval {
             Some(list) if !list.is_empty() => {
                 for f in list {
                     if let Some(v) = get_var(f) {
-                        if let Some(fv) = v.to_field() {
+                        if let Some(fv) = to_field(&v) {
                             fields.insert(f.clone(), fv);
                         }
                     } else if let Some(v) = p.fields.get(f) {
@@ -337,7 +340,7 @@ impl Eval {
                     if self.tags.contains(a) {
                         continue;
                     }
-                    if let Some(fv) = vals[i].to_field() {
+                    if let Some(fv) = to_field(&vals[i]) {
                         fields.insert(a.clone(), fv);
                     }
                 }
@@ -347,7 +350,7 @@ impl Eval {
                     if self.tags.contains(a) {
                         continue;
                     }
-                    match vals[i].to_field() {
+                    match to_field(&vals[i]) {
                         Some(fv) => {
                             fields.insert(a.clone(), fv);
                         }
@@ -365,7 +368,7 @@ impl Eval {
         for t in &self.tags {
             match get_var(t) {
                 Some(Value::Str(s)) => {
-                    tags.insert(t.clone(), s.clone());
+                    tags.insert(t.clone(), s.to_string());
                 }
                 Some(v) => {
                     return Err(format!(
