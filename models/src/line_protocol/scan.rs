@@ -144,7 +144,7 @@ pub(super) fn parse_line<'a>(
         return Err(E::DuplicateTags);
     }
 
-    let fields_end = scan_fields(b, key_end, &mut scratch.fields)?;
+    let fields_end = scan_fields(line, key_end, &mut scratch.fields)?;
     let mut fields = Vec::with_capacity(scratch.fields.len());
     for f in scratch.fields.drain(..) {
         let size = key_end + 4 + (f.eq - f.key_start);
@@ -176,7 +176,7 @@ pub(super) fn parse_line<'a>(
         });
     }
 
-    let time = scan_time(b, fields_end, precision, now_ns)?;
+    let time = scan_time(line, fields_end, precision, now_ns)?;
     Ok(PointRef {
         name: unescape(&line[..name_end], NAME_ESCAPES),
         tags,
@@ -260,7 +260,8 @@ fn scan_tags(
 
 /// Scans the field set starting at `i` (at or before its leading whitespace). Returns the
 /// position just after it.
-fn scan_fields(b: &[u8], i: usize, out: &mut Vec<RawField>) -> Result<usize, ParseErrorKind> {
+fn scan_fields(line: &str, i: usize, out: &mut Vec<RawField>) -> Result<usize, ParseErrorKind> {
+    let b = line.as_bytes();
     out.clear();
     let start = skip_ws(b, i);
     let mut i = start;
@@ -293,7 +294,7 @@ fn scan_fields(b: &[u8], i: usize, out: &mut Vec<RawField>) -> Result<usize, Par
             }
             let eq = i;
             let scanned = if next.is_ascii_digit() || matches!(next, b'.' | b'-' | b'N' | b'n') {
-                Some(scan_number(b, i + 1)?)
+                Some(scan_number(line, i + 1)?)
             } else if next != b'"' {
                 Some(scan_boolean(b, i + 1)?)
             } else {
@@ -343,7 +344,8 @@ fn close_string_value(out: &mut [RawField], at: usize) {
     }
 }
 
-fn scan_number(b: &[u8], start: usize) -> Result<(usize, FieldValue), ParseErrorKind> {
+fn scan_number(line: &str, start: usize) -> Result<(usize, FieldValue), ParseErrorKind> {
+    let b = line.as_bytes();
     let mut i = start;
     let negative = b.get(i) == Some(&b'-');
     if negative {
@@ -391,8 +393,8 @@ fn scan_number(b: &[u8], start: usize) -> Result<(usize, FieldValue), ParseError
     if digits == 0 {
         return Err(E::InvalidNumber);
     }
-    // Only ASCII bytes were accepted above, so this slice is valid UTF-8.
-    let text = std::str::from_utf8(&b[start..i]).map_err(|_| E::InvalidNumber)?;
+    // Only ASCII bytes were accepted above, so both ends are char boundaries.
+    let text = line.get(start..i).ok_or(E::InvalidNumber)?;
     if is_int {
         let Some(digits) = text.strip_suffix('i') else {
             return Err(E::InvalidNumber);
@@ -444,7 +446,13 @@ fn decode_string(raw: &str) -> Result<FieldValue, ParseErrorKind> {
     Err(E::UnbalancedQuotes)
 }
 
-fn scan_time(b: &[u8], i: usize, precision: Precision, now_ns: i64) -> Result<i64, ParseErrorKind> {
+fn scan_time(
+    line: &str,
+    i: usize,
+    precision: Precision,
+    now_ns: i64,
+) -> Result<i64, ParseErrorKind> {
+    let b = line.as_bytes();
     let start = skip_ws(b, i);
     let mut i = start;
     while i < b.len() && b[i] != b' ' {
@@ -456,7 +464,7 @@ fn scan_time(b: &[u8], i: usize, precision: Precision, now_ns: i64) -> Result<i6
     if i == start {
         return Ok(precision.truncate(now_ns));
     }
-    let token = std::str::from_utf8(&b[start..i]).map_err(|_| E::BadTimestamp)?;
+    let token = line.get(start..i).ok_or(E::BadTimestamp)?;
     let ts = token.parse::<i64>().map_err(|e| E::TimestampSyntax {
         token: token.to_string(),
         out_of_range: matches!(
