@@ -785,7 +785,12 @@ impl ChangeDetect {
         })
     }
 
-    fn changed(&mut self, g: &Group, p: &Point) -> bool {
+    /// A point missing one of the fields is an error and does not count as a change.
+    fn changed(&mut self, g: &Group, p: &Point, cx: &mut Cx) -> bool {
+        if let Some(f) = self.fields.iter().find(|f| !p.fields.contains_key(*f)) {
+            cx.error(format!("field {f:?} missing from point"));
+            return false;
+        }
         let cur: Vec<Option<FieldValue>> = self
             .fields
             .iter()
@@ -809,14 +814,14 @@ impl NodeImpl for ChangeDetect {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(pm) => {
-                if self.changed(&pm.group, &pm.p) {
+                if self.changed(&pm.group, &pm.p, cx) {
                     cx.emit(Msg::Point(pm));
                 }
             }
             Msg::Batch(mut bm) => {
                 let g = bm.group.clone();
                 let pts = std::mem::take(&mut bm.b.points);
-                bm.b.points = pts.into_iter().filter(|p| self.changed(&g, p)).collect();
+                bm.b.points = pts.into_iter().filter(|p| self.changed(&g, p, cx)).collect();
                 cx.emit(Msg::Batch(bm));
             }
             Msg::Delete { ref group } => {

@@ -1,26 +1,22 @@
 //! Holt-Winters forecasting as InfluxDB's `FloatHoltWintersReducer` computes it (damped
-//! method, parameters fitted with a Nelder-Mead simplex), reproduced operation for operation
-//! so that forecasts match Kapacitor's to the last bit where possible.
+//! method; parameters fitted with a Nelder-Mead simplex started from a small grid of
+//! guesses), reproduced operation for operation so that forecasts match Kapacitor's bits.
 
-const DEFAULT_PARAM: f64 = 0.5;
+const HW_WEIGHT: f64 = 0.5;
 const EPSILON: f64 = 1.0e-4;
+const GUESS_LOWER: f64 = 0.3;
+const GUESS_UPPER: f64 = 1.0;
+const GUESS_STEP: f64 = 0.4;
 
 /// Returns `(time, value)` forecast points (with the fitted points first when `fit`).
-pub fn forecast(
-    points: &[(i64, f64)],
-    h: usize,
-    m: usize,
-    interval: i64,
-    fit: bool,
-) -> Vec<(i64, f64)> {
+pub fn forecast(points: &[(i64, f64)], h: usize, m: usize, interval: i64, fit: bool) -> Vec<(i64, f64)> {
     let seasonal = m >= 2;
     if points.len() < 2 || (seasonal && points.len() < m) || h == 0 || interval <= 0 {
         return Vec::new();
     }
+    let half = interval / 2;
     let round = |t: i64| -> i64 {
-        let half = interval / 2;
-        let rem = t % interval;
-        if rem > half {
+        if t % interval > half {
             (t / interval + 1) * interval
         } else {
             (t / interval) * interval
@@ -45,7 +41,6 @@ pub fn forecast(
         }
         y.push(v);
     }
-    let (alpha, beta, gamma, phi) = (DEFAULT_PARAM, DEFAULT_PARAM, DEFAULT_PARAM, DEFAULT_PARAM);
     let mut l0 = 0.0;
     if seasonal {
         for yi in y.iter().take(m) {
@@ -54,7 +49,7 @@ pub fn forecast(
             }
         }
     } else {
-        l0 += alpha * y[0];
+        l0 += HW_WEIGHT * y[0];
     }
     let mut b0 = 0.0;
     if seasonal {
@@ -66,32 +61,60 @@ pub fn forecast(
             i += 1;
         }
     } else if !y[1].is_nan() {
-        b0 = beta * (y[1] - y[0]);
+        b0 = HW_WEIGHT * (y[1] - y[0]);
     }
-    let mut params = vec![alpha, beta, gamma, phi, l0, b0];
+    let mut params = vec![0.0, 0.0, 0.0, 0.0, l0, b0];
     if seasonal {
         for yi in y.iter().take(m) {
             params.push(if yi.is_nan() { 0.0 } else { yi / l0 });
         }
     }
     let hw = Hw { y: &y, seasonal };
-    let mut best = optimize(|p| hw.sse(p), &params, EPSILON, 1.0);
-    let mut forecasted = hw.forecast(h, &mut best);
-    if !fit {
-        // The Go code forecasts twice here, the second time with the seasonals the first run
-        // wrote back into the parameters.
-        forecasted = hw.forecast(h, &mut best);
+    let mut min_sse = f64::INFINITY;
+    let mut best: Option<Vec<f64>> = None;
+    let mut alpha = GUESS_LOWER;
+    while alpha < GUESS_UPPER {
+        let mut beta = GUESS_LOWER;
+        while beta < GUESS_UPPER {
+            let mut gamma = GUESS_LOWER;
+            while gamma < GUESS_UPPER {
+                let mut phi = GUESS_LOWER;
+                while phi < GUESS_UPPER {
+                    params[0] = alpha;
+                    params[1] = beta;
+                    params[2] = gamma;
+                    params[3] = phi;
+                    let (sse, p) = optimize(|x| hw.sse(x), &params, EPSILON, 1.0);
+                    if sse < min_sse || best.is_none() {
+                        min_sse = sse;
+                        best = Some(p);
+                    }
+                    phi += GUESS_STEP;
+                }
+                gamma += GUESS_STEP;
+            }
+            beta += GUESS_STEP;
+        }
+        alpha += GUESS_STEP;
     }
+    let Some(mut best) = best else {
+        return Vec::new();
+    };
+    let forecasted = hw.forecast(h, &mut best);
     if fit {
+        let start = points[0].0;
         forecasted
             .iter()
             .enumerate()
+            .filter(|(_, v)| !v.is_nan())
             .map(|(i, v)| (start + interval * i as i64, *v))
             .collect()
     } else {
+        let stop = points[points.len() - 1].0;
         forecasted[y.len()..]
             .iter()
             .enumerate()
+            .filter(|(_, v)| !v.is_nan())
             .map(|(i, v)| (stop + interval * (i as i64 + 1), *v))
             .collect()
     }
@@ -103,14 +126,22 @@ struct Hw<'a> {
 }
 
 impl Hw<'_> {
-    /// Note: like the Go code, this writes the evolving seasonals back into `params`.
+    /// Like the Go code, this clamps the smoothing parameters and writes the evolving
+    /// seasonals back into `params` (the optimizer's vertices see both).
     fn forecast(&self, h: usize, params: &mut [f64]) -> Vec<f64> {
+        for v in params.iter_mut().take(4) {
+            if *v > 1.0 {
+                *v = 1.0;
+            }
+            if *v < 0.0 {
+                *v = 0.0;
+            }
+        }
         let mut y_t = self.y[0];
         let phi = params[3];
         let mut phi_h = phi;
         let mut l_t = params[4];
         let mut b_t = params[5];
-        let (alpha, beta, gamma) = (params[0], params[1], params[2]);
         let m = if self.seasonal { params.len() - 6 } else { 0 };
         let mut so = 0usize;
         if self.seasonal {
@@ -125,20 +156,20 @@ impl Hw<'_> {
         for t in 1..l + h {
             let (mut stm, mut stmh) = (1.0, 1.0);
             if self.seasonal {
-                let hm = (t - 1) % m;
+                let hm = t % m;
                 stm = params[6 + (t + so - m) % m];
                 stmh = params[6 + (t + hm + so - m) % m];
             }
-            let l_tp = l_t;
-            let b_tp = b_t;
+            let (alpha, beta, gamma) = (params[0], params[1], params[2]);
+            let (l_tp, b_tp) = (l_t, b_t);
             l_t = alpha * (y_t / stm) + (1.0 - alpha) * (l_tp + phi * b_tp);
             b_t = beta * (l_t - l_tp) + (1.0 - beta) * phi * b_tp;
             let s_t = gamma * (y_t / (l_tp + phi * b_tp)) + (1.0 - gamma) * stm;
             y_t = (l_t + phi_h * b_t) * stmh;
             phi_h += phi.powf(t as f64);
             if self.seasonal {
-                so += 1;
                 params[6 + (t + so) % m] = s_t;
+                so += 1;
             }
             out[t] = y_t;
         }
@@ -150,6 +181,9 @@ impl Hw<'_> {
         let mut sse = 0.0;
         for (i, v) in f.iter().enumerate() {
             if !self.y[i].is_nan() {
+                if v.is_nan() {
+                    return f64::INFINITY;
+                }
                 let d = v - self.y[i];
                 sse += d * d;
             }
@@ -158,24 +192,14 @@ impl Hw<'_> {
     }
 }
 
-fn constrain(x: &mut [f64]) {
-    for v in x.iter_mut().take(4) {
-        if *v > 1.0 {
-            *v = 1.0;
-        }
-        if *v < 0.0 {
-            *v = 0.0;
-        }
-    }
-}
-
-/// Nelder-Mead simplex minimisation (Michael F. Hutt's formulation, as in InfluxDB).
+/// Nelder-Mead simplex minimisation (Michael F. Hutt's formulation, as in InfluxDB). The
+/// objective may modify the vertex it is given, as InfluxDB's does.
 fn optimize(
     mut objfunc: impl FnMut(&mut [f64]) -> f64,
     start: &[f64],
     epsilon: f64,
     scale: f64,
-) -> Vec<f64> {
+) -> (f64, Vec<f64>) {
     const MAX_ITER: usize = 1000;
     const ALPHA: f64 = 1.0;
     const BETA: f64 = 0.5;
@@ -193,15 +217,8 @@ fn optimize(
     v[0].copy_from_slice(start);
     for i in 1..=n {
         for j in 0..n {
-            v[i][j] = if i - 1 == j {
-                pn + start[j]
-            } else {
-                qn + start[j]
-            };
+            v[i][j] = if i - 1 == j { pn + start[j] } else { qn + start[j] };
         }
-    }
-    for row in v.iter_mut() {
-        constrain(row);
     }
     for j in 0..=n {
         f[j] = objfunc(&mut v[j]);
@@ -235,7 +252,6 @@ fn optimize(
         for i in 0..n {
             vr[i] = vm[i] + ALPHA * (vm[i] - v[vg][i]);
         }
-        constrain(&mut vr);
         let fr = objfunc(&mut vr);
         if fr < f[vh] && fr >= f[vs] {
             v[vg].copy_from_slice(&vr);
@@ -245,7 +261,6 @@ fn optimize(
             for i in 0..n {
                 ve[i] = vm[i] + GAMMA * (vr[i] - vm[i]);
             }
-            constrain(&mut ve);
             let fe = objfunc(&mut ve);
             if fe < fr {
                 v[vg].copy_from_slice(&ve);
@@ -265,7 +280,6 @@ fn optimize(
                     vc[i] = vm[i] - BETA * (vm[i] - v[vg][i]);
                 }
             }
-            constrain(&mut vc);
             let fc = objfunc(&mut vc);
             if fc < f[vg] {
                 v[vg].copy_from_slice(&vc);
@@ -279,9 +293,7 @@ fn optimize(
                         }
                     }
                 }
-                constrain(&mut v[vg]);
                 f[vg] = objfunc(&mut v[vg]);
-                constrain(&mut v[vh]);
                 f[vh] = objfunc(&mut v[vh]);
             }
         }
@@ -301,5 +313,7 @@ fn optimize(
             vs = i;
         }
     }
-    v[vs].clone()
+    let params = v[vs].clone();
+    let min = objfunc(&mut v[vs]);
+    (min, params)
 }
