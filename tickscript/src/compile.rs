@@ -235,21 +235,21 @@ impl<'a> Compiler<'a> {
             } => {
                 self.check_new_name(name, *pos)?;
                 let mut v = self.eval(value)?;
-                if let Some(given) = self.vars.get(name) {
-                    if given.value != VarValue::Null {
-                        let actual = v.var_type();
-                        if actual != Some(given.ty) {
-                            return Err(Error::at(
-                                *pos,
-                                format!(
-                                    "invalid type supplied for {name}, got {} exp {}",
-                                    given.ty,
-                                    actual.map_or("node", VarType::as_str)
-                                ),
-                            ));
-                        }
-                        v = self.from_var(name, given, *pos)?;
+                if let Some(given) = self.vars.get(name)
+                    && given.value != VarValue::Null
+                {
+                    let actual = v.var_type();
+                    if actual != Some(given.ty) {
+                        return Err(Error::at(
+                            *pos,
+                            format!(
+                                "invalid type supplied for {name}, got {} exp {}",
+                                given.ty,
+                                actual.map_or("node", VarType::as_str)
+                            ),
+                        ));
                     }
+                    v = self.value_of_var(name, given, *pos)?;
                 }
                 self.scope.insert(name.clone(), v);
             }
@@ -281,7 +281,7 @@ impl<'a> Compiler<'a> {
                                 ),
                             ));
                         }
-                        self.from_var(name, given, *pos)?
+                        self.value_of_var(name, given, *pos)?
                     }
                     _ if self.lenient => zero_value(ty),
                     _ => {
@@ -312,7 +312,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// A task var's value as a script value.
-    fn from_var(&self, name: &str, var: &Var, pos: Pos) -> Result<Value> {
+    fn value_of_var(&self, name: &str, var: &Var, pos: Pos) -> Result<Value> {
         Ok(match &var.value {
             VarValue::Null => zero_value(var.ty),
             VarValue::Bool(b) => Value::Bool(*b),
@@ -332,7 +332,7 @@ impl<'a> Compiler<'a> {
             VarValue::List(items) => Value::List(
                 items
                     .iter()
-                    .map(|i| self.from_var(name, i, pos))
+                    .map(|i| self.value_of_var(name, i, pos))
                     .collect::<Result<_>>()?,
             ),
         })
@@ -777,18 +777,18 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "eval" => {
-                    if let Some(as_) = last("as") {
-                        if as_.args.len() != node.args.len() {
-                            return Err(Error::at(
-                                as_.pos,
-                                format!(
-                                    "{name}: must provide one name per expression via the 'As' \
-                                     property ({} expressions, {} names)",
-                                    node.args.len(),
-                                    as_.args.len()
-                                ),
-                            ));
-                        }
+                    if let Some(as_) = last("as")
+                        && as_.args.len() != node.args.len()
+                    {
+                        return Err(Error::at(
+                            as_.pos,
+                            format!(
+                                "{name}: must provide one name per expression via the 'As' \
+                                 property ({} expressions, {} names)",
+                                node.args.len(),
+                                as_.args.len()
+                            ),
+                        ));
                     }
                 }
                 "alert" | "deadman" => {
@@ -817,10 +817,10 @@ impl<'a> Compiler<'a> {
                             ));
                         }
                     }
-                    if let Some(h) = last("history") {
-                        if matches!(h.args[0], Arg::Int(n) if n < 2) {
-                            return Err(Error::at(h.pos, "alert history count must be >= 2"));
-                        }
+                    if let Some(h) = last("history")
+                        && matches!(h.args[0], Arg::Int(n) if n < 2)
+                    {
+                        return Err(Error::at(h.pos, "alert history count must be >= 2"));
                     }
                 }
                 _ => {}

@@ -38,16 +38,33 @@ mod b {
         Expr::Ident(name.into(), P)
     }
     pub fn call(name: &str, args: Vec<Expr>) -> Expr {
-        Expr::Call { name: name.into(), args, pos: P }
+        Expr::Call {
+            name: name.into(),
+            args,
+            pos: P,
+        }
     }
     pub fn bin(op: BinaryOp, l: Expr, r: Expr) -> Expr {
-        Expr::Binary { op, lhs: Box::new(l), rhs: Box::new(r), pos: P }
+        Expr::Binary {
+            op,
+            lhs: Box::new(l),
+            rhs: Box::new(r),
+            pos: P,
+        }
     }
     pub fn neg(x: Expr) -> Expr {
-        Expr::Unary { op: UnaryOp::Neg, expr: Box::new(x), pos: P }
+        Expr::Unary {
+            op: UnaryOp::Neg,
+            expr: Box::new(x),
+            pos: P,
+        }
     }
     pub fn not(x: Expr) -> Expr {
-        Expr::Unary { op: UnaryOp::Not, expr: Box::new(x), pos: P }
+        Expr::Unary {
+            op: UnaryOp::Not,
+            expr: Box::new(x),
+            pos: P,
+        }
     }
 }
 
@@ -70,10 +87,12 @@ fn point() -> Point {
     p.tags.insert("host".into(), "serverA".into());
     p.tags.insert("dc".into(), "east".into());
     p.tags.insert("dup".into(), "tag".into());
-    p.fields.insert("usage_idle".into(), FieldValue::Float(65.5));
+    p.fields
+        .insert("usage_idle".into(), FieldValue::Float(65.5));
     p.fields.insert("count".into(), FieldValue::Int(10));
     p.fields.insert("zero".into(), FieldValue::Int(0));
-    p.fields.insert("msg".into(), FieldValue::Str("hello world".into()));
+    p.fields
+        .insert("msg".into(), FieldValue::Str("hello world".into()));
     p.fields.insert("ok".into(), FieldValue::Bool(true));
     p.fields.insert("dup".into(), FieldValue::Int(1));
     p
@@ -108,28 +127,53 @@ fn references_resolve_to_fields_then_tags() {
     assert_eq!(ok(r("host")), str_v("serverA"));
     assert_eq!(ok(r("time")), Value::Time(T0));
     assert_eq!(ok(r("nope")), Value::Missing);
-    assert_eq!(err(r("dup")), r#"cannot have field and tags with same name "dup""#);
+    assert_eq!(
+        err(r("dup")),
+        r#"cannot have field and tags with same name "dup""#
+    );
 }
 
 #[test]
 fn the_issue_example_predicate() {
-    let e = bin(And, bin(Less, r("usage_idle"), i(70)), bin(Eq, r("host"), s("serverA")));
+    let e = bin(
+        And,
+        bin(Less, r("usage_idle"), i(70)),
+        bin(Eq, r("host"), s("serverA")),
+    );
     let l = Lambda::compile(&e).unwrap();
     let mut st = l.new_state();
     assert!(l.eval_bool(&point(), &mut st).unwrap());
     let mut p = point();
     p.tags.insert("host".into(), "serverB".into());
     assert!(!l.eval_bool(&p, &mut st).unwrap());
-    assert_eq!(l.references(), vec!["usage_idle".to_string(), "host".to_string()]);
+    assert_eq!(
+        l.references(),
+        vec!["usage_idle".to_string(), "host".to_string()]
+    );
 }
 
 #[test]
 fn numeric_comparisons_mix_int_and_float() {
-    for (op, want) in [(Eq, false), (NotEq, true), (Less, false), (LessEq, false), (Greater, true), (GreaterEq, true)] {
+    for (op, want) in [
+        (Eq, false),
+        (NotEq, true),
+        (Less, false),
+        (LessEq, false),
+        (Greater, true),
+        (GreaterEq, true),
+    ] {
         assert_eq!(ok(bin(op, r("count"), f(9.5))), Value::Bool(want), "{op:?}");
-        assert_eq!(ok(bin(op, f(10.5), r("count"))), Value::Bool(want), "{op:?}");
+        assert_eq!(
+            ok(bin(op, f(10.5), r("count"))),
+            Value::Bool(want),
+            "{op:?}"
+        );
         assert_eq!(ok(bin(op, r("count"), i(9))), Value::Bool(want), "{op:?}");
-        assert_eq!(ok(bin(op, r("usage_idle"), f(65.0))), Value::Bool(want), "{op:?}");
+        assert_eq!(
+            ok(bin(op, r("usage_idle"), f(65.0))),
+            Value::Bool(want),
+            "{op:?}"
+        );
     }
     assert_eq!(ok(bin(Eq, r("count"), f(10.0))), Value::Bool(true));
     // NaN compares unequal to everything, as in Go.
@@ -141,17 +185,26 @@ fn numeric_comparisons_mix_int_and_float() {
 #[test]
 fn string_duration_and_bool_comparisons() {
     assert_eq!(ok(bin(Less, s("abc"), s("abd"))), Value::Bool(true));
-    assert_eq!(ok(bin(GreaterEq, r("host"), s("server"))), Value::Bool(true));
+    assert_eq!(
+        ok(bin(GreaterEq, r("host"), s("server"))),
+        Value::Bool(true)
+    );
     assert_eq!(ok(bin(Greater, d(M), d(59 * S))), Value::Bool(true));
     assert_eq!(ok(bin(Eq, d(M), d(60 * S))), Value::Bool(true));
     assert_eq!(ok(bin(Eq, r("ok"), t(true))), Value::Bool(true));
     assert_eq!(ok(bin(NotEq, t(false), t(true))), Value::Bool(true));
-    assert_eq!(err(bin(Less, t(false), t(true))), "invalid comparison operator < for type boolean");
+    assert_eq!(
+        err(bin(Less, t(false), t(true))),
+        "invalid comparison operator < for type boolean"
+    );
     assert_eq!(
         err(bin(Eq, r("msg"), i(1))),
         "mismatched type to binary operator. got string == int. see bool(), int(), float(), string(), duration()"
     );
-    assert_eq!(err(bin(Eq, r("time"), r("time"))), "invalid comparison operator == for type time");
+    assert_eq!(
+        err(bin(Eq, r("time"), r("time"))),
+        "invalid comparison operator == for type time"
+    );
 }
 
 #[test]
@@ -168,12 +221,18 @@ fn arithmetic_does_not_mix_int_and_float() {
         err(bin(Mul, r("count"), f(1.5))),
         "mismatched type to binary operator. got int * float. see bool(), int(), float(), string(), duration()"
     );
-    assert_eq!(err(bin(Mod, f(5.0), f(2.0))), "invalid math operator % for type float");
+    assert_eq!(
+        err(bin(Mod, f(5.0), f(2.0))),
+        "invalid math operator % for type float"
+    );
     assert_eq!(
         err(bin(Mod, i(5), f(2.0))),
         "mismatched type to binary operator. got int % float. see bool(), int(), float(), string(), duration()"
     );
-    assert_eq!(err(bin(Add, t(true), t(true))), "invalid math operator + for type boolean");
+    assert_eq!(
+        err(bin(Add, t(true), t(true))),
+        "invalid math operator + for type boolean"
+    );
     // Overflow wraps as in Go instead of panicking.
     assert_eq!(ok(bin(Add, i(i64::MAX), i(1))), Value::Int(i64::MIN));
     assert_eq!(ok(bin(Mul, i(i64::MAX), i(2))), Value::Int(-2));
@@ -181,8 +240,14 @@ fn arithmetic_does_not_mix_int_and_float() {
 
 #[test]
 fn integer_division_by_zero_is_an_error_not_a_panic() {
-    assert_eq!(err(bin(Div, r("count"), r("zero"))), "integer divide by zero");
-    assert_eq!(err(bin(Mod, r("count"), r("zero"))), "integer divide by zero");
+    assert_eq!(
+        err(bin(Div, r("count"), r("zero"))),
+        "integer divide by zero"
+    );
+    assert_eq!(
+        err(bin(Mod, r("count"), r("zero"))),
+        "integer divide by zero"
+    );
     assert_eq!(err(bin(Div, i(1), i(0))), "integer divide by zero");
     assert_eq!(err(bin(Div, d(S), r("zero"))), "integer divide by zero");
     assert_eq!(err(bin(Div, d(S), d(0))), "integer divide by zero");
@@ -190,13 +255,22 @@ fn integer_division_by_zero_is_an_error_not_a_panic() {
     assert_eq!(ok(bin(Mod, i(i64::MIN), i(-1))), Value::Int(0));
     // Float division by zero is IEEE.
     assert_eq!(ok(bin(Div, f(1.0), f(0.0))), Value::Float(f64::INFINITY));
-    assert_eq!(ok(bin(Div, f(-1.0), f(0.0))), Value::Float(f64::NEG_INFINITY));
+    assert_eq!(
+        ok(bin(Div, f(-1.0), f(0.0))),
+        Value::Float(f64::NEG_INFINITY)
+    );
 }
 
 #[test]
 fn string_concatenation() {
-    assert_eq!(ok(bin(Add, r("host"), s("-suffix"))), str_v("serverA-suffix"));
-    assert_eq!(err(bin(Sub, s("a"), s("b"))), "invalid math operator - for type string");
+    assert_eq!(
+        ok(bin(Add, r("host"), s("-suffix"))),
+        str_v("serverA-suffix")
+    );
+    assert_eq!(
+        err(bin(Sub, s("a"), s("b"))),
+        "invalid math operator - for type string"
+    );
     assert_eq!(
         err(bin(Add, s("a"), i(1))),
         "mismatched type to binary operator. got string + int. see bool(), int(), float(), string(), duration()"
@@ -215,14 +289,26 @@ fn duration_arithmetic() {
     assert_eq!(ok(bin(Div, d(M), f(2.0))), Value::Duration(30 * S));
     assert_eq!(ok(bin(Div, d(M), d(15 * S))), Value::Int(4));
     assert_eq!(ok(neg(d(M))), Value::Duration(-M));
-    assert_eq!(err(bin(Mod, d(M), d(S))), "invalid math operator % for type duration");
+    assert_eq!(
+        err(bin(Mod, d(M), d(S))),
+        "invalid math operator % for type duration"
+    );
 }
 
 #[test]
 fn regex_match_operators() {
-    assert_eq!(ok(bin(RegexMatch, r("host"), re("^server[A-C]$"))), Value::Bool(true));
-    assert_eq!(ok(bin(RegexNotMatch, r("host"), re("^server[A-C]$"))), Value::Bool(false));
-    assert_eq!(ok(bin(RegexMatch, r("host"), re(r"^\w+$"))), Value::Bool(true));
+    assert_eq!(
+        ok(bin(RegexMatch, r("host"), re("^server[A-C]$"))),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        ok(bin(RegexNotMatch, r("host"), re("^server[A-C]$"))),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        ok(bin(RegexMatch, r("host"), re(r"^\w+$"))),
+        Value::Bool(true)
+    );
     assert_eq!(
         err(bin(RegexMatch, r("count"), re("1"))),
         "invalid comparison operator =~ for type int"
@@ -239,11 +325,20 @@ fn regex_match_operators() {
 #[test]
 fn logical_operators_short_circuit() {
     let missing_cmp = bin(Greater, r("nope"), i(1));
-    assert_eq!(ok(bin(And, t(false), missing_cmp.clone())), Value::Bool(false));
+    assert_eq!(
+        ok(bin(And, t(false), missing_cmp.clone())),
+        Value::Bool(false)
+    );
     assert_eq!(ok(bin(Or, t(true), missing_cmp.clone())), Value::Bool(true));
-    assert_eq!(err(bin(And, t(true), missing_cmp.clone())), r#"left reference value "nope" is missing value"#);
+    assert_eq!(
+        err(bin(And, t(true), missing_cmp.clone())),
+        r#"left reference value "nope" is missing value"#
+    );
     assert_eq!(ok(bin(Or, t(false), r("ok"))), Value::Bool(true));
-    assert_eq!(err(bin(And, i(1), t(true))), "invalid logical operator AND for type int");
+    assert_eq!(
+        err(bin(And, i(1), t(true))),
+        "invalid logical operator AND for type int"
+    );
     assert_eq!(
         err(bin(Or, t(false), i(1))),
         "mismatched type to binary operator. got boolean OR int. see bool(), int(), float(), string(), duration()"
@@ -256,30 +351,49 @@ fn unary_operators() {
     assert_eq!(ok(neg(r("usage_idle"))), Value::Float(-65.5));
     assert_eq!(ok(neg(i(i64::MIN))), Value::Int(i64::MIN));
     assert_eq!(ok(not(r("ok"))), Value::Bool(false));
-    assert_eq!(err(neg(r("msg"))), "invalid math operator - for type string");
-    assert_eq!(err(not(r("count"))), "invalid logical operator ! for type int");
+    assert_eq!(
+        err(neg(r("msg"))),
+        "invalid math operator - for type string"
+    );
+    assert_eq!(
+        err(not(r("count"))),
+        "invalid logical operator ! for type int"
+    );
     assert_eq!(err(neg(r("nope"))), r#"reference "nope" is missing value"#);
 }
 
 #[test]
 fn missing_values() {
-    assert_eq!(err(bin(Greater, r("nope"), i(1))), r#"left reference value "nope" is missing value"#);
-    assert_eq!(err(bin(Greater, i(1), r("nope"))), r#"right reference value "nope" is missing value"#);
+    assert_eq!(
+        err(bin(Greater, r("nope"), i(1))),
+        r#"left reference value "nope" is missing value"#
+    );
+    assert_eq!(
+        err(bin(Greater, i(1), r("nope"))),
+        r#"right reference value "nope" is missing value"#
+    );
     let l = Lambda::compile(&r("nope")).unwrap();
     assert_eq!(
-        l.eval_bool(&point(), &mut l.new_state()).unwrap_err().to_string(),
+        l.eval_bool(&point(), &mut l.new_state())
+            .unwrap_err()
+            .to_string(),
         r#"reference "nope" is missing value"#
     );
     assert_eq!(ok(call("isPresent", vec![r("nope")])), Value::Bool(false));
     assert_eq!(ok(call("isPresent", vec![r("host")])), Value::Bool(true));
-    assert_eq!(ok(call("isPresent", vec![r("usage_idle")])), Value::Bool(true));
+    assert_eq!(
+        ok(call("isPresent", vec![r("usage_idle")])),
+        Value::Bool(true)
+    );
 }
 
 #[test]
 fn eval_bool_requires_a_boolean() {
     let l = Lambda::compile(&r("usage_idle")).unwrap();
     assert_eq!(
-        l.eval_bool(&point(), &mut l.new_state()).unwrap_err().to_string(),
+        l.eval_bool(&point(), &mut l.new_state())
+            .unwrap_err()
+            .to_string(),
         "TypeGuard: expression returned unexpected type float, expected boolean"
     );
 }
@@ -290,7 +404,10 @@ fn conversion_functions() {
     assert_eq!(ok(call("bool", vec![s("F")])), Value::Bool(false));
     assert_eq!(ok(call("bool", vec![i(1)])), Value::Bool(true));
     assert_eq!(ok(call("bool", vec![f(0.0)])), Value::Bool(false));
-    assert_eq!(err(call("bool", vec![i(2)])), r#"error calling "bool": cannot convert 2 to boolean"#);
+    assert_eq!(
+        err(call("bool", vec![i(2)])),
+        r#"error calling "bool": cannot convert 2 to boolean"#
+    );
     assert_eq!(
         err(call("bool", vec![s("yes")])),
         r#"error calling "bool": strconv.ParseBool: parsing "yes": invalid syntax"#
@@ -322,9 +439,18 @@ fn conversion_functions() {
     assert_eq!(ok(call("string", vec![d(2 * M)])), str_v("2m"));
     assert_eq!(ok(call("string", vec![r("host")])), str_v("serverA"));
 
-    assert_eq!(ok(call("duration", vec![i(5), d(S)])), Value::Duration(5 * S));
-    assert_eq!(ok(call("duration", vec![f(1.5), d(S)])), Value::Duration(1_500_000_000));
-    assert_eq!(ok(call("duration", vec![s("1h30m")])), Value::Duration(90 * M));
+    assert_eq!(
+        ok(call("duration", vec![i(5), d(S)])),
+        Value::Duration(5 * S)
+    );
+    assert_eq!(
+        ok(call("duration", vec![f(1.5), d(S)])),
+        Value::Duration(1_500_000_000)
+    );
+    assert_eq!(
+        ok(call("duration", vec![s("1h30m")])),
+        Value::Duration(90 * M)
+    );
     assert_eq!(ok(call("duration", vec![d(S)])), Value::Duration(S));
     assert_eq!(
         err(call("duration", vec![s("soon")])),
@@ -402,32 +528,83 @@ fn math_functions() {
 #[test]
 fn string_functions() {
     let c = |name: &str, args: Vec<Expr>| ok(call(name, args));
-    assert_eq!(c("strContains", vec![r("msg"), s("lo w")]), Value::Bool(true));
-    assert_eq!(c("strContainsAny", vec![r("msg"), s("xyz")]), Value::Bool(false));
-    assert_eq!(c("strContainsAny", vec![r("msg"), s("xyw")]), Value::Bool(true));
+    assert_eq!(
+        c("strContains", vec![r("msg"), s("lo w")]),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        c("strContainsAny", vec![r("msg"), s("xyz")]),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        c("strContainsAny", vec![r("msg"), s("xyw")]),
+        Value::Bool(true)
+    );
     assert_eq!(c("strCount", vec![s("cheese"), s("e")]), Value::Int(3));
     assert_eq!(c("strCount", vec![s("five"), s("")]), Value::Int(5));
-    assert_eq!(c("strHasPrefix", vec![r("host"), s("serv")]), Value::Bool(true));
-    assert_eq!(c("strHasSuffix", vec![r("host"), s("B")]), Value::Bool(false));
+    assert_eq!(
+        c("strHasPrefix", vec![r("host"), s("serv")]),
+        Value::Bool(true)
+    );
+    assert_eq!(
+        c("strHasSuffix", vec![r("host"), s("B")]),
+        Value::Bool(false)
+    );
     assert_eq!(c("strIndex", vec![s("chicken"), s("ken")]), Value::Int(4));
     assert_eq!(c("strIndex", vec![s("chicken"), s("dmr")]), Value::Int(-1));
     assert_eq!(c("strIndexAny", vec![s("golang"), s("ny")]), Value::Int(4));
-    assert_eq!(c("strLastIndex", vec![s("go gopher"), s("go")]), Value::Int(3));
-    assert_eq!(c("strLastIndexAny", vec![s("go gopher"), s("go")]), Value::Int(4));
+    assert_eq!(
+        c("strLastIndex", vec![s("go gopher"), s("go")]),
+        Value::Int(3)
+    );
+    assert_eq!(
+        c("strLastIndexAny", vec![s("go gopher"), s("go")]),
+        Value::Int(4)
+    );
     assert_eq!(c("strLength", vec![s("héllo")]), Value::Int(6));
-    assert_eq!(c("strReplace", vec![s("oink oink oink"), s("k"), s("ky"), i(2)]), str_v("oinky oinky oink"));
-    assert_eq!(c("strReplace", vec![s("oink oink"), s("oink"), s("moo"), i(-1)]), str_v("moo moo"));
-    assert_eq!(c("strSubstring", vec![r("msg"), i(0), i(5)]), str_v("hello"));
-    assert_eq!(c("strSubstring", vec![r("msg"), i(6), i(11)]), str_v("world"));
+    assert_eq!(
+        c(
+            "strReplace",
+            vec![s("oink oink oink"), s("k"), s("ky"), i(2)]
+        ),
+        str_v("oinky oinky oink")
+    );
+    assert_eq!(
+        c(
+            "strReplace",
+            vec![s("oink oink"), s("oink"), s("moo"), i(-1)]
+        ),
+        str_v("moo moo")
+    );
+    assert_eq!(
+        c("strSubstring", vec![r("msg"), i(0), i(5)]),
+        str_v("hello")
+    );
+    assert_eq!(
+        c("strSubstring", vec![r("msg"), i(6), i(11)]),
+        str_v("world")
+    );
     assert_eq!(c("strToLower", vec![s("HeLLo")]), str_v("hello"));
     assert_eq!(c("strToUpper", vec![s("HeLLo")]), str_v("HELLO"));
     assert_eq!(c("strTrim", vec![s("xxhixx"), s("x")]), str_v("hi"));
     assert_eq!(c("strTrimLeft", vec![s("xxhixx"), s("x")]), str_v("hixx"));
     assert_eq!(c("strTrimRight", vec![s("xxhixx"), s("x")]), str_v("xxhi"));
-    assert_eq!(c("strTrimPrefix", vec![s("prefix-body"), s("prefix-")]), str_v("body"));
-    assert_eq!(c("strTrimSuffix", vec![s("body.txt"), s(".txt")]), str_v("body"));
+    assert_eq!(
+        c("strTrimPrefix", vec![s("prefix-body"), s("prefix-")]),
+        str_v("body")
+    );
+    assert_eq!(
+        c("strTrimSuffix", vec![s("body.txt"), s(".txt")]),
+        str_v("body")
+    );
     assert_eq!(c("strTrimSpace", vec![s(" \t hi \n")]), str_v("hi"));
-    assert_eq!(c("regexReplace", vec![re("a(x*)b"), s("-ab-axxb-"), s("${1}W")]), str_v("-W-xxW-"));
+    assert_eq!(
+        c(
+            "regexReplace",
+            vec![re("a(x*)b"), s("-ab-axxb-"), s("${1}W")]
+        ),
+        str_v("-W-xxW-")
+    );
     assert_eq!(
         err(call("strSubstring", vec![r("msg"), i(-1), i(2)])),
         r#"error calling "strSubstring": found negative index for strSubstring: -1"#
@@ -441,7 +618,10 @@ fn string_functions() {
         r#"error calling "strSubstring": slice bounds out of range [5:2]"#
     );
     // A cut inside a multi-byte character does not panic.
-    assert_eq!(c("strSubstring", vec![s("é"), i(0), i(1)]), str_v("\u{FFFD}"));
+    assert_eq!(
+        c("strSubstring", vec![s("é"), i(0), i(1)]),
+        str_v("\u{FFFD}")
+    );
 }
 
 #[test]
@@ -486,11 +666,19 @@ fn time_functions_use_the_local_zone() {
         }
         Err(_) => {
             for tz in ["UTC", "Asia/Kolkata"] {
-                if tz != "UTC" && !std::path::Path::new("/usr/share/zoneinfo").join(tz).exists() {
+                if tz != "UTC"
+                    && !std::path::Path::new("/usr/share/zoneinfo")
+                        .join(tz)
+                        .exists()
+                {
                     continue;
                 }
                 let out = std::process::Command::new(std::env::current_exe().unwrap())
-                    .args(["--exact", "time_functions_use_the_local_zone", "--test-threads=1"])
+                    .args([
+                        "--exact",
+                        "time_functions_use_the_local_zone",
+                        "--test-threads=1",
+                    ])
                     .env("TZ", tz)
                     .env("EVAL_TEST_TZ", tz)
                     .output()
@@ -509,9 +697,18 @@ fn time_functions_use_the_local_zone() {
 #[test]
 fn misc_functions() {
     assert_eq!(ok(call("humanBytes", vec![i(1500)])), str_v("1.5 kB"));
-    assert_eq!(ok(call("humanBytes", vec![f(82_854_982.0)])), str_v("83 MB"));
-    assert_eq!(ok(call("if", vec![r("ok"), s("yes"), s("no")])), str_v("yes"));
-    assert_eq!(ok(call("if", vec![t(false), r("count"), i(0)])), Value::Int(0));
+    assert_eq!(
+        ok(call("humanBytes", vec![f(82_854_982.0)])),
+        str_v("83 MB")
+    );
+    assert_eq!(
+        ok(call("if", vec![r("ok"), s("yes"), s("no")])),
+        str_v("yes")
+    );
+    assert_eq!(
+        ok(call("if", vec![t(false), r("count"), i(0)])),
+        Value::Int(0)
+    );
     assert_eq!(
         err(call("if", vec![t(true), i(1), s("a")])),
         r#"Cannot call function "if" with args (TRUE: boolean,1: int,'a': string), available signatures are [(boolean,float,float), (boolean,int,int), (boolean,string,string), (boolean,boolean,boolean), (boolean,regex,regex), (boolean,time,time), (boolean,duration,duration)]."#
@@ -526,12 +723,19 @@ fn misc_functions() {
             other => panic!("rand(10) returned {other:?}"),
         }
     }
-    assert_eq!(err(call("rand", vec![i(0)])), r#"error calling "rand": invalid argument to rand: must be > 0"#);
+    assert_eq!(
+        err(call("rand", vec![i(0)])),
+        r#"error calling "rand": invalid argument to rand: must be > 0"#
+    );
 }
 
 #[test]
 fn missing_function_arguments_list_the_scope() {
-    let e = bin(Add, call("sigma", vec![r("nope")]), call("float", vec![r("count")]));
+    let e = bin(
+        Add,
+        call("sigma", vec![r("nope")]),
+        call("float", vec![r("count")]),
+    );
     assert_eq!(
         err(e),
         r#"Cannot call function "sigma" argument "nope" is missing, values in scope are [nope, count]"#
@@ -550,7 +754,12 @@ fn argument_errors_name_the_argument() {
     );
 }
 
-fn eval_seq(l: &Lambda, st: &mut tickscript::eval::State, field: &str, values: &[FieldValue]) -> Vec<Value> {
+fn eval_seq(
+    l: &Lambda,
+    st: &mut tickscript::eval::State,
+    field: &str,
+    values: &[FieldValue],
+) -> Vec<Value> {
     values
         .iter()
         .map(|v| {
@@ -589,18 +798,30 @@ fn two_calls_keep_separate_state() {
 fn sigma_matches_kapacitor() {
     let l = Lambda::compile(&call("sigma", vec![r("v")])).unwrap();
     let mut st = l.new_state();
-    let vals: Vec<FieldValue> = [1.0, 3.0, 5.0, 100.0].iter().map(|v| FieldValue::Float(*v)).collect();
+    let vals: Vec<FieldValue> = [1.0, 3.0, 5.0, 100.0]
+        .iter()
+        .map(|v| FieldValue::Float(*v))
+        .collect();
     let out = eval_seq(&l, &mut st, "v", &vals);
     assert_eq!(out[0], Value::Float(0.0));
     // After 1, 3: mean 2, sample stddev sqrt(2); |3 - 2| / sqrt(2).
     approx(out[1].clone(), 1.0 / 2f64.sqrt());
     approx(out[2].clone(), 1.0);
     // After 1, 3, 5, 100: mean 27.25, sample variance 2361.583…
-    let var: f64 = [1.0f64, 3.0, 5.0, 100.0].iter().map(|x| (x - 27.25f64).powi(2)).sum::<f64>() / 3.0;
+    let var: f64 = [1.0f64, 3.0, 5.0, 100.0]
+        .iter()
+        .map(|x| (x - 27.25f64).powi(2))
+        .sum::<f64>()
+        / 3.0;
     approx(out[3].clone(), (100.0 - 27.25) / var.sqrt());
     // Constant input has zero variance: 0, not NaN.
     let mut st = l.new_state();
-    let out = eval_seq(&l, &mut st, "v", &[FieldValue::Float(5.0), FieldValue::Float(5.0)]);
+    let out = eval_seq(
+        &l,
+        &mut st,
+        "v",
+        &[FieldValue::Float(5.0), FieldValue::Float(5.0)],
+    );
     assert_eq!(out, vec![Value::Float(0.0), Value::Float(0.0)]);
     // Integers must be converted explicitly, as in Kapacitor.
     let mut p = point();
@@ -617,7 +838,9 @@ fn sigma_predicate_from_the_issue() {
     let mut st = l.new_state();
     // Values alternating around 50, then an outlier (with n points sigma can not exceed
     // (n-1)/sqrt(n), so a few dozen are needed before 3 is reachable).
-    let mut values: Vec<f64> = (0..40).map(|i| if i % 2 == 0 { 49.0 } else { 51.0 }).collect();
+    let mut values: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { 49.0 } else { 51.0 })
+        .collect();
     values.push(95.0);
     let fired: Vec<bool> = values
         .iter()
@@ -635,10 +858,18 @@ fn sigma_predicate_from_the_issue() {
 fn spread_tracks_running_range() {
     let l = Lambda::compile(&call("spread", vec![r("v")])).unwrap();
     let mut st = l.new_state();
-    let vals: Vec<FieldValue> = [5.0, 3.0, 9.0, 4.0].iter().map(|v| FieldValue::Float(*v)).collect();
+    let vals: Vec<FieldValue> = [5.0, 3.0, 9.0, 4.0]
+        .iter()
+        .map(|v| FieldValue::Float(*v))
+        .collect();
     assert_eq!(
         eval_seq(&l, &mut st, "v", &vals),
-        vec![Value::Float(0.0), Value::Float(2.0), Value::Float(6.0), Value::Float(6.0)]
+        vec![
+            Value::Float(0.0),
+            Value::Float(2.0),
+            Value::Float(6.0),
+            Value::Float(6.0)
+        ]
     );
 }
 
@@ -648,13 +879,19 @@ fn state_of_another_lambda_is_an_error_not_a_panic() {
     let plain = Lambda::compile(&r("count")).unwrap();
     let mut foreign = plain.new_state();
     let e = counting.eval(&point(), &mut foreign).unwrap_err();
-    assert_eq!(e.to_string(), r#"error calling "count": state does not belong to this lambda"#);
+    assert_eq!(
+        e.to_string(),
+        r#"error calling "count": state does not belong to this lambda"#
+    );
 }
 
 #[test]
 fn compile_errors() {
     let msg = |e: Expr| Lambda::compile(&e).unwrap_err().to_string();
-    assert_eq!(msg(call("nosuch", vec![])), r#"undefined function: "nosuch""#);
+    assert_eq!(
+        msg(call("nosuch", vec![])),
+        r#"undefined function: "nosuch""#
+    );
     assert_eq!(
         msg(call("abs", vec![])),
         r#"wrong number of arguments to "abs": got 0, expected one of [(float)]"#
@@ -668,7 +905,10 @@ fn compile_errors() {
         r#"wrong number of arguments to "strReplace": got 5, expected one of [(string,string,string,int)]"#
     );
     assert_eq!(msg(ident("x")), r#"undefined identifier "x" in lambda"#);
-    assert_eq!(msg(Expr::Star(Pos { line: 3, col: 7 })), "unexpected '*' in lambda expression");
+    assert_eq!(
+        msg(Expr::Star(Pos { line: 3, col: 7 })),
+        "unexpected '*' in lambda expression"
+    );
     let e = Lambda::compile(&Expr::Star(Pos { line: 3, col: 7 })).unwrap_err();
     assert_eq!(e.pos(), Some(Pos { line: 3, col: 7 }));
 }
@@ -676,7 +916,10 @@ fn compile_errors() {
 #[test]
 fn constants_are_folded_and_runtime_errors_kept() {
     assert_eq!(ok(bin(Add, i(1), bin(Mul, i(2), i(3)))), Value::Int(7));
-    assert_eq!(ok(call("string", vec![call("sqrt", vec![f(16.0)])])), str_v("4"));
+    assert_eq!(
+        ok(call("string", vec![call("sqrt", vec![f(16.0)])])),
+        str_v("4")
+    );
     // `1 / 0` compiles and fails when evaluated, like any other point-dependent error.
     let l = Lambda::compile(&bin(Div, i(1), i(0))).expect("compiles");
     assert!(l.eval(&point(), &mut l.new_state()).is_err());
@@ -690,9 +933,16 @@ fn references_are_listed_once_in_order() {
     let e = bin(
         And,
         bin(Greater, r("b"), r("a")),
-        bin(And, bin(Less, r("b"), r("time")), call("isPresent", vec![r("c")])),
+        bin(
+            And,
+            bin(Less, r("b"), r("time")),
+            call("isPresent", vec![r("c")]),
+        ),
     );
-    assert_eq!(Lambda::compile(&e).unwrap().references(), vec!["b", "a", "time", "c"]);
+    assert_eq!(
+        Lambda::compile(&e).unwrap().references(),
+        vec!["b", "a", "time", "c"]
+    );
 }
 
 #[test]
@@ -754,17 +1004,61 @@ fn match_lambdas_extend_functions_and_identifiers() {
     );
     let l = Lambda::compile_with(&e, &funcs).unwrap();
     let mut st = l.new_state();
-    assert!(l.eval_bool(&AlertScope { level: 3, changed: true }, &mut st).unwrap());
-    assert!(!l.eval_bool(&AlertScope { level: 0, changed: true }, &mut st).unwrap());
-    assert!(!l.eval_bool(&AlertScope { level: 3, changed: false }, &mut st).unwrap());
+    assert!(
+        l.eval_bool(
+            &AlertScope {
+                level: 3,
+                changed: true
+            },
+            &mut st
+        )
+        .unwrap()
+    );
+    assert!(
+        !l.eval_bool(
+            &AlertScope {
+                level: 0,
+                changed: true
+            },
+            &mut st
+        )
+        .unwrap()
+    );
+    assert!(
+        !l.eval_bool(
+            &AlertScope {
+                level: 3,
+                changed: false
+            },
+            &mut st
+        )
+        .unwrap()
+    );
     // Tags still resolve; host functions are called with evaluated arguments.
     let e = bin(Eq, call("double", vec![call("level", vec![])]), i(4));
     let l = Lambda::compile_with(&e, &funcs).unwrap();
-    assert!(l.eval_bool(&AlertScope { level: 2, changed: false }, &mut l.new_state()).unwrap());
+    assert!(
+        l.eval_bool(
+            &AlertScope {
+                level: 2,
+                changed: false
+            },
+            &mut l.new_state()
+        )
+        .unwrap()
+    );
     let e = call("double", vec![s("x")]);
     let l = Lambda::compile_with(&e, &funcs).unwrap();
     assert_eq!(
-        l.eval(&AlertScope { level: 2, changed: false }, &mut l.new_state()).unwrap_err().to_string(),
+        l.eval(
+            &AlertScope {
+                level: 2,
+                changed: false
+            },
+            &mut l.new_state()
+        )
+        .unwrap_err()
+        .to_string(),
         r#"error calling "double": double expects an int"#
     );
     // Without the extension these are compile errors.
@@ -773,7 +1067,9 @@ fn match_lambdas_extend_functions_and_identifiers() {
     // A point scope has no scope functions: a clear error.
     let l = Lambda::compile_with(&call("level", vec![]), &funcs).unwrap();
     assert_eq!(
-        l.eval(&point(), &mut l.new_state()).unwrap_err().to_string(),
+        l.eval(&point(), &mut l.new_state())
+            .unwrap_err()
+            .to_string(),
         r#"error calling "level": undefined function: "level""#
     );
     let _ = Arc::new(funcs);

@@ -12,16 +12,90 @@ const P: Pos = Pos { line: 1, col: 1 };
 
 /// Every function the evaluator knows, plus one it does not.
 const FUNCS: &[&str] = &[
-    "bool", "int", "float", "string", "duration", "abs", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "cbrt", "ceil", "cos", "cosh", "erf", "erfc", "exp", "exp2", "expm1",
-    "floor", "gamma", "hypot", "j0", "j1", "jn", "log", "log10", "log1p", "log2", "logb", "max",
-    "min", "mod", "pow", "pow10", "sin", "sinh", "sqrt", "tan", "tanh", "trunc", "y0", "y1", "yn",
-    "strContains", "strContainsAny", "strCount", "strHasPrefix", "strHasSuffix", "strIndex",
-    "strIndexAny", "strLastIndex", "strLastIndexAny", "strLength", "strReplace", "strSubstring",
-    "strToLower", "strToUpper", "strTrim", "strTrimLeft", "strTrimPrefix", "strTrimRight",
-    "strTrimSpace", "strTrimSuffix", "regexReplace", "isPresent", "unixNano", "minute", "hour",
-    "weekday", "day", "month", "year", "now", "humanBytes", "if", "rand", "sigma", "count",
-    "spread", "nosuch",
+    "bool",
+    "int",
+    "float",
+    "string",
+    "duration",
+    "abs",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "cbrt",
+    "ceil",
+    "cos",
+    "cosh",
+    "erf",
+    "erfc",
+    "exp",
+    "exp2",
+    "expm1",
+    "floor",
+    "gamma",
+    "hypot",
+    "j0",
+    "j1",
+    "jn",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "logb",
+    "max",
+    "min",
+    "mod",
+    "pow",
+    "pow10",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+    "trunc",
+    "y0",
+    "y1",
+    "yn",
+    "strContains",
+    "strContainsAny",
+    "strCount",
+    "strHasPrefix",
+    "strHasSuffix",
+    "strIndex",
+    "strIndexAny",
+    "strLastIndex",
+    "strLastIndexAny",
+    "strLength",
+    "strReplace",
+    "strSubstring",
+    "strToLower",
+    "strToUpper",
+    "strTrim",
+    "strTrimLeft",
+    "strTrimPrefix",
+    "strTrimRight",
+    "strTrimSpace",
+    "strTrimSuffix",
+    "regexReplace",
+    "isPresent",
+    "unixNano",
+    "minute",
+    "hour",
+    "weekday",
+    "day",
+    "month",
+    "year",
+    "now",
+    "humanBytes",
+    "if",
+    "rand",
+    "sigma",
+    "count",
+    "spread",
+    "nosuch",
 ];
 
 /// Argument counts each function accepts, so that most generated calls compile.
@@ -92,8 +166,15 @@ impl Lit {
 
 fn lit() -> impl Strategy<Value = Lit> {
     prop_oneof![
-        prop_oneof![Just(0i64), Just(1), Just(-1), Just(i64::MIN), Just(i64::MAX), -1000i64..1000]
-            .prop_map(Lit::Int),
+        prop_oneof![
+            Just(0i64),
+            Just(1),
+            Just(-1),
+            Just(i64::MIN),
+            Just(i64::MAX),
+            -1000i64..1000
+        ]
+        .prop_map(Lit::Int),
         prop_oneof![
             Just(0.0f64),
             Just(-0.0),
@@ -150,15 +231,26 @@ fn shape() -> impl Strategy<Value = Shape> {
     ];
     leaf.prop_recursive(5, 48, 4, |inner| {
         prop_oneof![
-            (prop_oneof![Just(UnaryOp::Neg), Just(UnaryOp::Not)], inner.clone())
+            (
+                prop_oneof![Just(UnaryOp::Neg), Just(UnaryOp::Not)],
+                inner.clone()
+            )
                 .prop_map(|(op, x)| Shape::Unary(op, Box::new(x))),
             (proptest::sample::select(OPS), inner.clone(), inner.clone())
                 .prop_map(|(op, l, r)| Shape::Binary(op, Box::new(l), Box::new(r))),
-            (proptest::sample::select(FUNCS), proptest::collection::vec(inner, 4), 0usize..10)
+            (
+                proptest::sample::select(FUNCS),
+                proptest::collection::vec(inner, 4),
+                0usize..10
+            )
                 .prop_map(|(name, mut args, pick)| {
                     // Mostly a valid arity, sometimes any count up to 4.
                     let valid = arities(name);
-                    let n = if pick < 8 { valid[pick % valid.len()] } else { pick - 6 };
+                    let n = if pick < 8 {
+                        valid[pick % valid.len()]
+                    } else {
+                        pick - 6
+                    };
                     args.truncate(n);
                     Shape::Call(name, args)
                 }),
@@ -174,7 +266,11 @@ fn build(s: &Shape, lits: &[Lit], inline: bool) -> Expr {
         Shape::Duration(d) => Expr::Duration(*d, P),
         Shape::Regex(r) => Expr::Regex(r.clone(), P),
         Shape::Ref(name) => Expr::Reference((*name).to_string(), P),
-        Shape::Unary(op, x) => Expr::Unary { op: *op, expr: Box::new(build(x, lits, inline)), pos: P },
+        Shape::Unary(op, x) => Expr::Unary {
+            op: *op,
+            expr: Box::new(build(x, lits, inline)),
+            pos: P,
+        },
         Shape::Binary(op, l, r) => Expr::Binary {
             op: *op,
             lhs: Box::new(build(l, lits, inline)),

@@ -3,7 +3,10 @@
 
 fn check(script: &str, expected: &str) {
     let got = tickscript::format(script).unwrap_or_else(|e| panic!("{e}\n{script}"));
-    assert_eq!(got, expected, "\nscript:\n{script}\ngot:\n{got}\nexpected:\n{expected}");
+    assert_eq!(
+        got, expected,
+        "\nscript:\n{script}\ngot:\n{got}\nexpected:\n{expected}"
+    );
     assert_eq!(tickscript::format(&got).unwrap(), got, "not idempotent");
 }
 

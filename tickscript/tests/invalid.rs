@@ -365,6 +365,11 @@ fn syntax_errors_are_reported_by_parse_and_format_too() {
     for case in CASES.iter().filter(|c| c.error.starts_with("parser: ")) {
         let e = tickscript::parse(case.script).unwrap_err();
         assert_eq!(e.to_string(), case.error, "{}", case.name);
-        assert_eq!(tickscript::format(case.script).unwrap_err(), e, "{}", case.name);
+        assert_eq!(
+            tickscript::format(case.script).unwrap_err(),
+            e,
+            "{}",
+            case.name
+        );
     }
 }

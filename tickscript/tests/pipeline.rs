@@ -35,7 +35,10 @@ fn node_names_and_dot_follow_kapacitor_walk_order() {
     );
     assert_eq!(p.nodes[3].parents, vec![1, 2]);
     assert_eq!(p.nodes[3].args, vec![Arg::Node(2)]);
-    assert_eq!(p.measurements(), vec!["errors".to_string(), "requests".to_string()]);
+    assert_eq!(
+        p.measurements(),
+        vec!["errors".to_string(), "requests".to_string()]
+    );
     assert_eq!(p.dbrps.len(), 1);
     assert_eq!(p.dbrps[0].db, "telegraf");
 }
@@ -60,8 +63,14 @@ fn dot_with_stats_matches_the_task_api_shape() {
     );
     stats.labels = true;
     let labels = p.dot_with_stats("cpu_alert", &stats);
-    assert!(labels.contains("graph [label=\"Throughput: 0.00 points/s\" forcelabels=true pad=\"0.8,0.5\"];"));
-    assert!(labels.contains("stream0 [xlabel=\"avg_exec_time_ns: 0s\"];\nstream0 -> from1 [label=\"processed=12\"];"));
+    assert!(
+        labels.contains(
+            "graph [label=\"Throughput: 0.00 points/s\" forcelabels=true pad=\"0.8,0.5\"];"
+        )
+    );
+    assert!(labels.contains(
+        "stream0 [xlabel=\"avg_exec_time_ns: 0s\"];\nstream0 -> from1 [label=\"processed=12\"];"
+    ));
 }
 
 #[test]
@@ -72,11 +81,20 @@ fn batch_task_and_query_group_by_time() {
     assert_eq!(p.task_type, TaskType::Batch);
     assert_eq!(p.node_name(0), "batch0");
     assert_eq!(p.node_name(1), "query1");
-    let group_by = p.nodes[1].props.iter().find(|p| p.name == "groupBy").unwrap();
-    assert!(matches!(&group_by.args[0], Arg::Lambda(Expr::Call { name, args, .. })
-        if name == "time" && matches!(args[..], [Expr::Duration(60_000_000_000, _)])));
+    let group_by = p.nodes[1]
+        .props
+        .iter()
+        .find(|p| p.name == "groupBy")
+        .unwrap();
+    assert!(
+        matches!(&group_by.args[0], Arg::Lambda(Expr::Call { name, args, .. })
+        if name == "time" && matches!(args[..], [Expr::Duration(60_000_000_000, _)]))
+    );
     assert_eq!(group_by.args[1], Arg::Str("cpu".into()));
-    assert_eq!(p.dot("t"), "digraph t {\nbatch0 -> query1;\nquery1 -> alert2;\n}");
+    assert_eq!(
+        p.dot("t"),
+        "digraph t {\nbatch0 -> query1;\nquery1 -> alert2;\n}"
+    );
 }
 
 #[test]
@@ -103,19 +121,29 @@ fn vars_are_substituted_into_lambdas_and_arguments() {
         "var t = 10\nvar f = lambda: \"v\" > t\nvar groups = ['host', 'dc']\nvar p = 1m\nstream|from().groupBy(groups).where(f)|window().period(p).every(p)|percentile('v', 90)",
     );
     let from = &p.nodes[1];
-    assert_eq!(from.props[0].args, vec![Arg::Str("host".into()), Arg::Str("dc".into())]);
+    assert_eq!(
+        from.props[0].args,
+        vec![Arg::Str("host".into()), Arg::Str("dc".into())]
+    );
     let Arg::Lambda(e) = &from.props[1].args[0] else {
         panic!("not a lambda")
     };
     assert_eq!(tickscript::expr_to_string(e), "\"v\" > 10");
-    assert_eq!(p.nodes[2].props[0].args, vec![Arg::Duration(60_000_000_000)]);
+    assert_eq!(
+        p.nodes[2].props[0].args,
+        vec![Arg::Duration(60_000_000_000)]
+    );
     // An int where a float is expected is converted, as Kapacitor's reflection does.
-    assert_eq!(p.nodes[3].args, vec![Arg::Str("v".into()), Arg::Float(90.0)]);
+    assert_eq!(
+        p.nodes[3].args,
+        vec![Arg::Str("v".into()), Arg::Float(90.0)]
+    );
 }
 
 #[test]
 fn task_vars_override_script_vars_with_type_checks() {
-    let src = "var t = 5\nvar crit lambda\nstream|from()|alert().crit(crit).warn(lambda: \"v\" > t)";
+    let src =
+        "var t = 5\nvar crit lambda\nstream|from()|alert().crit(crit).warn(lambda: \"v\" > t)";
     let mut vars = Vars::new();
     vars.insert("t", Var::new(VarType::Int, VarValue::Int(6)));
     vars.insert(
@@ -133,12 +161,22 @@ fn task_vars_override_script_vars_with_type_checks() {
 
     vars.insert("t", Var::new(VarType::Float, VarValue::Float(6.0)));
     let e = tickscript::compile(src, &vars).unwrap_err();
-    assert_eq!(e.to_string(), "line 1 char 1: invalid type supplied for t, got float exp int");
+    assert_eq!(
+        e.to_string(),
+        "line 1 char 1: invalid type supplied for t, got float exp int"
+    );
 
     let mut bad = Vars::new();
-    bad.insert("crit", Var::new(VarType::Lambda, VarValue::Lambda("\"v\" >".into())));
+    bad.insert(
+        "crit",
+        Var::new(VarType::Lambda, VarValue::Lambda("\"v\" >".into())),
+    );
     let e = tickscript::compile(src, &bad).unwrap_err();
-    assert!(e.to_string().starts_with("line 2 char 1: invalid lambda in var crit: parser: unexpected EOF"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("line 2 char 1: invalid lambda in var crit: parser: unexpected EOF"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -163,7 +201,9 @@ fn declared_vars_for_templates() {
 
 #[test]
 fn udf_and_deadman_nodes() {
-    let p = compile("stream|from()@outliers().field('v').scale(1.5)|deadman(100.0, 10m).message('dead')");
+    let p = compile(
+        "stream|from()@outliers().field('v').scale(1.5)|deadman(100.0, 10m).message('dead')",
+    );
     assert_eq!(p.nodes[2].kind, "udf:outliers");
     assert_eq!(p.node_name(2), "outliers2");
     assert_eq!(p.nodes[2].props.len(), 2);

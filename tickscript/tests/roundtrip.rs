@@ -52,7 +52,10 @@ fn leaf() -> impl Strategy<Value = Tree> {
             octal
         })),
         (0u32..100_000).prop_map(|v| tree(TreeKind::Float(f64::from(v) / 64.0))),
-        (0i64..10_000, prop::sample::select(vec!["u", "µ", "ms", "s", "m", "h", "d", "w"]))
+        (
+            0i64..10_000,
+            prop::sample::select(vec!["u", "µ", "ms", "s", "m", "h", "d", "w"])
+        )
             .prop_map(|(n, unit)| {
                 let mult: i64 = match unit {
                     "u" | "µ" => 1_000,
@@ -92,11 +95,18 @@ fn expr() -> impl Strategy<Value = Tree> {
                     operand: Box::new(e),
                 })
             }),
-            (prop::sample::select(OPS), inner.clone(), inner.clone(), any::<bool>()).prop_map(
-                |(op, lhs, rhs, extra_parens)| {
+            (
+                prop::sample::select(OPS),
+                inner.clone(),
+                inner.clone(),
+                any::<bool>()
+            )
+                .prop_map(|(op, lhs, rhs, extra_parens)| {
                     let p = precedence(op);
-                    let lhs_needs = matches!(&lhs.kind, TreeKind::Binary { op, .. } if precedence(*op) < p);
-                    let rhs_needs = matches!(&rhs.kind, TreeKind::Binary { op, .. } if precedence(*op) <= p);
+                    let lhs_needs =
+                        matches!(&lhs.kind, TreeKind::Binary { op, .. } if precedence(*op) < p);
+                    let rhs_needs =
+                        matches!(&rhs.kind, TreeKind::Binary { op, .. } if precedence(*op) <= p);
                     tree(TreeKind::Binary {
                         op,
                         lhs: Box::new(with_parens(lhs, lhs_needs || extra_parens)),
@@ -104,9 +114,11 @@ fn expr() -> impl Strategy<Value = Tree> {
                         parens: false,
                         multiline: false,
                     })
-                }
-            ),
-            (prop::sample::select(vec!["sigma", "if", "abs"]), prop::collection::vec(inner, 0..3))
+                }),
+            (
+                prop::sample::select(vec!["sigma", "if", "abs"]),
+                prop::collection::vec(inner, 0..3)
+            )
                 .prop_map(|(name, args)| tree(TreeKind::Func {
                     kind: FuncKind::Global,
                     name: name.to_string(),
@@ -130,7 +142,10 @@ fn chain_arg() -> impl Strategy<Value = Tree> {
         expr().prop_map(|e| tree(TreeKind::Lambda(Box::new(e)))),
         prop::collection::vec(
             prop_oneof![
-                "[a-z]{1,5}".prop_map(|s| tree(TreeKind::Str { value: s, triple: false })),
+                "[a-z]{1,5}".prop_map(|s| tree(TreeKind::Str {
+                    value: s,
+                    triple: false
+                })),
                 Just(tree(TreeKind::Star)),
             ],
             0..3
@@ -141,12 +156,12 @@ fn chain_arg() -> impl Strategy<Value = Tree> {
 }
 
 fn comment() -> impl Strategy<Value = Option<Comment>> {
-    prop::option::of(prop::collection::vec("[a-z][a-z ]{0,6}[a-z]", 1..3).prop_map(|lines| {
-        Comment {
+    prop::option::of(
+        prop::collection::vec("[a-z][a-z ]{0,6}[a-z]", 1..3).prop_map(|lines| Comment {
             lines,
             pos: Pos::default(),
-        }
-    }))
+        }),
+    )
 }
 
 fn chain() -> impl Strategy<Value = Tree> {
@@ -193,15 +208,17 @@ fn program() -> impl Strategy<Value = Program> {
                 pos: Pos::default(),
             }
         }),
-        (comment(), prop::sample::select(vec!["int", "lambda", "list"])).prop_map(
-            |(comment, ty)| Stmt::TypedVar {
+        (
+            comment(),
+            prop::sample::select(vec!["int", "lambda", "list"])
+        )
+            .prop_map(|(comment, ty)| Stmt::TypedVar {
                 name: "t".into(),
                 ty: ty.into(),
                 ty_pos: Pos::default(),
                 comment,
                 pos: Pos::default(),
-            }
-        ),
+            }),
         (comment(), "[a-z\"]{0,5}", "[a-z ]{0,5}").prop_map(|(comment, db, rp)| Stmt::Dbrp {
             db,
             rp,
@@ -210,8 +227,10 @@ fn program() -> impl Strategy<Value = Program> {
         }),
         chain().prop_map(Stmt::Expr),
     ];
-    (prop::collection::vec(stmt, 0..4), comment())
-        .prop_map(|(stmts, trailing_comment)| Program { stmts, trailing_comment })
+    (prop::collection::vec(stmt, 0..4), comment()).prop_map(|(stmts, trailing_comment)| Program {
+        stmts,
+        trailing_comment,
+    })
 }
 
 proptest! {
