@@ -227,12 +227,7 @@ impl Serialize for PointRef<'_> {
         // Field names, order and struct name mirror the derived `Serialize` of `Point`.
         let mut st = s.serialize_struct("Point", 4)?;
         st.serialize_field("name", self.name.as_ref())?;
-        let tags: Vec<(&str, &str)> = self
-            .tags
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .collect();
-        st.serialize_field("tags", &PairsAsMap(&tags))?;
+        st.serialize_field("tags", &PairsAsMap(&self.tags))?;
         st.serialize_field("fields", &PairsAsMap(&self.fields))?;
         st.serialize_field("time", &self.time)?;
         st.end()

@@ -34,15 +34,15 @@ pub(super) fn next_line(body: &str, pos: usize) -> (Option<&str>, usize, usize) 
     let start = skip_ws(b, pos);
     let mut newlines = 0;
     let end;
-    let newline = memchr_newline(body, start);
+    let first_nl = memchr_newline(body, start);
     let simple = || {
-        let seg = &b[start..newline];
+        let seg = &b[start..first_nl];
         !seg.contains(&b'"') && !seg.contains(&b'\\')
     };
     // Only a quote or a backslash can carry a line past its first newline; most lines have
     // neither, and the memchr-backed searches are much faster than the byte loop below.
     if b.get(start) == Some(&b'#') || simple() {
-        end = newline;
+        end = first_nl;
     } else {
         let mut i = start;
         let (mut quoted, mut in_fields) = (false, false);
