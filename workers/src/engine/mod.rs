@@ -18,7 +18,6 @@ mod msg;
 mod nodes;
 mod props;
 mod result;
-mod template;
 mod timeutil;
 
 pub use nodes::AlertEvent;
@@ -92,7 +91,7 @@ impl TaskStats {
             }
             attrs.insert(
                 "avg_exec_time_ns",
-                timeutil::go_duration(n.avg_exec_time_ns),
+                kapacitor_models::time_fmt::go_duration_string(n.avg_exec_time_ns),
             );
             attrs.insert("errors", n.errors.to_string());
             attrs.insert("working_cardinality", n.working_cardinality.to_string());
@@ -200,29 +199,6 @@ pub struct Task {
     measurements: Option<Vec<String>>,
 }
 
-/// `window2`, `http_out5`: Kapacitor's node names.
-/// TEMP until tickscript's `Pipeline::node_name` lands.
-pub fn node_name(kind: &str, id: usize) -> String {
-    let desc = match kind {
-        "groupBy" => "groupby".to_string(),
-        "sideload" => "sideload".to_string(),
-        k if k.starts_with("udf:") => k[4..].to_string(),
-        k => {
-            let mut s = String::new();
-            for ch in k.chars() {
-                if ch.is_ascii_uppercase() {
-                    s.push('_');
-                    s.push(ch.to_ascii_lowercase());
-                } else {
-                    s.push(ch);
-                }
-            }
-            s
-        }
-    };
-    format!("{desc}{id}")
-}
-
 impl Task {
     /// Builds the nodes of `pipeline`. Fails (without panicking) when a node's properties are
     /// invalid in a way the checker cannot detect.
@@ -250,7 +226,7 @@ impl Task {
                     )));
                 }
             }
-            let name = node_name(&node.kind, i);
+            let name = pipeline.node_name(i);
             let imp = nodes::build(pipeline, i, name.clone(), &ctx)?;
             slots.push(Slot {
                 name,

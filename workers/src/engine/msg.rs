@@ -107,10 +107,6 @@ impl GroupTable {
         self.groups.insert(self.buf.clone(), g.clone());
         g
     }
-
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
 }
 
 /// A point with its group.

@@ -1,6 +1,7 @@
 //! InfluxQL-style result rows as Kapacitor's httpOut serves them (Go `encoding/json` of
-//! `models.Result`). TEMP until models::result lands: the JSON writer here mimics Go's number,
-//! string and map-key rules so bodies are byte-compatible, not just decode-compatible.
+//! `models.Result`). The engine keeps rows with typed cells rather than `models::Row`'s
+//! `serde_json::Value`s: httpOut re-renders a row on every point, so avoiding the JSON value
+//! tree matters; the writer follows Go's number, string and map-key rules byte for byte.
 
 use super::msg::{BatchMsg, PointMsg};
 use kapacitor_models::{FieldValue, Point, Tags};
@@ -178,7 +179,7 @@ pub fn write_cell(out: &mut String, c: &Cell) {
     match c {
         Cell::Time(t) => {
             out.push('"');
-            super::timeutil::write_rfc3339_nano(out, *t);
+            kapacitor_models::time_fmt::push_rfc3339_nano(out, *t);
             out.push('"');
         }
         Cell::Value(v) => write_field(out, v),

@@ -7,11 +7,11 @@ use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
 use crate::engine::msg::{Group, Msg};
 use crate::engine::props::NodeSpec;
-use crate::engine::result::Row;
-use crate::engine::template::Template;
-use crate::engine::{Cx, EngineError, TaskContext, timeutil};
+use kapacitor_models::Row;
+use crate::engine::{Cx, EngineError, TaskContext};
 use kapacitor_models::{FieldValue, Fields, Point, Tags};
-use serde_json::{Map, Value as J, json};
+use gotmpl::kapacitor::{ServerInfo, details_info, id_info, message_info};
+use gotmpl::{FuncMap, Kind, Map, Template, Value as G};
 use std::collections::HashMap;
 use tickscript::pipeline::{Arg, Property};
 
@@ -107,7 +107,7 @@ pub struct Alert {
     resets: [Option<Lambda>; 4],
     id_tmpl: Template,
     message_tmpl: Template,
-    details_tmpl: Option<Template>,
+    details_tmpl: Template,
     history: usize,
     flapping: Option<(f64, f64)>,
     state_changes_only: Option<i64>,
@@ -122,7 +122,7 @@ pub struct Alert {
     id_tag: Option<String>,
     id_field: Option<String>,
     handlers: Vec<Property>,
-    server: (String, String, String),
+    server: ServerInfo,
     states: HashMap<Group, GroupState>,
     counters: Counters,
 }
@@ -160,18 +160,18 @@ impl Alert {
             lam("warnReset")?,
             lam("critReset")?,
         ];
+        let funcs = FuncMap::kapacitor();
         let tmpl = |name: &str, default: &str, html: bool| -> Result<Template, EngineError> {
             let src = spec.prop_str(name)?.unwrap_or_else(|| default.to_string());
-            Template::parse(&src, html).map_err(|e| spec.err(format!(".{name}(): {e}")))
+            Template::builder(name)
+                .html(html)
+                .funcs(&funcs)
+                .parse(&src)
+                .map_err(|e| spec.err(format!(".{name}(): {e}")))
         };
-        let id_tmpl = tmpl("id", "{{ .Name }}:{{ .Group }}", false)?;
-        let message_tmpl = tmpl("message", "{{ .ID }} is {{ .Level }}", false)?;
-        let details_tmpl = match spec.prop_str("details")? {
-            Some(s) => {
-                Some(Template::parse(&s, true).map_err(|e| spec.err(format!(".details(): {e}")))?)
-            }
-            None => None,
-        };
+        let id_tmpl = tmpl("id", gotmpl::kapacitor::DEFAULT_ID, false)?;
+        let message_tmpl = tmpl("message", gotmpl::kapacitor::DEFAULT_MESSAGE, false)?;
+        let details_tmpl = tmpl("details", gotmpl::kapacitor::DEFAULT_DETAILS, true)?;
         let history = spec.prop_int("history")?.unwrap_or(21).max(2) as usize;
         let flapping = match spec.prop("flapping") {
             None => None,
@@ -228,11 +228,11 @@ impl Alert {
             id_tag: spec.prop_str("idTag")?,
             id_field: spec.prop_str("idField")?,
             handlers,
-            server: (
-                ctx.hostname.clone(),
-                ctx.cluster_id.clone(),
-                ctx.server_id.clone(),
-            ),
+            server: ServerInfo {
+                hostname: ctx.hostname.clone(),
+                cluster_id: ctx.cluster_id.clone(),
+                server_id: ctx.server_id.clone(),
+            },
             states: HashMap::new(),
             counters: Counters::default(),
         })
@@ -311,29 +311,15 @@ impl Alert {
         Level::Ok
     }
 
-    fn template_data(&self, cx: &Cx, name: &str, group: &Group, tags: &Tags) -> Map<String, J> {
-        let mut m = Map::new();
-        m.insert("Name".into(), J::String(name.into()));
-        m.insert("TaskName".into(), J::String(cx.task().task_id.clone()));
-        let g = if group.id().is_empty() {
-            "nil"
-        } else {
-            group.id()
-        };
-        m.insert("Group".into(), J::String(g.into()));
-        m.insert(
-            "Tags".into(),
-            J::Object(
-                tags.iter()
-                    .map(|(k, v)| (k.clone(), J::String(v.clone())))
-                    .collect(),
-            ),
-        );
-        m.insert(
-            "ServerInfo".into(),
-            json!({"Hostname": self.server.0, "ClusterID": self.server.1, "ServerID": self.server.2}),
-        );
-        m
+    fn id_data(&self, cx: &Cx, name: &str, group: &Group, tags: &Tags) -> gotmpl::Struct {
+        let g = if group.id().is_empty() { "nil" } else { group.id() };
+        id_info(
+            name,
+            &cx.task().task_id,
+            g,
+            Map::strings(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            &self.server,
+        )
     }
 
     fn counters_add(&mut self, l: Level) {
@@ -362,32 +348,26 @@ impl Alert {
         data: Row,
         previous: Level,
     ) -> Result<String, String> {
-        let mut d = self.template_data(cx, name, group, tags);
-        d.insert("ID".into(), J::String(id.clone()));
-        d.insert(
-            "Fields".into(),
-            J::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), field_json(v)))
-                    .collect(),
-            ),
+        let mut fmap = Map::new(Kind::Any);
+        for (k, v) in fields {
+            fmap.insert(k.clone(), field_value(v));
+        }
+        let info = message_info(
+            self.id_data(cx, name, group, tags),
+            &id,
+            fmap,
+            level.as_str(),
+            time,
+            duration,
         );
-        d.insert("Level".into(), J::String(level.as_str().into()));
-        d.insert("Time".into(), J::String(timeutil::rfc3339_nano(time)));
-        d.insert("Duration".into(), J::from(duration));
-        let dj = J::Object(d);
-        let message = self.message_tmpl.render(&dj)?;
-        let mut d = match dj {
-            J::Object(d) => d,
-            _ => unreachable!("built as an object"),
-        };
-        d.insert("Message".into(), J::String(message.clone()));
-        let dj = J::Object(d);
-        let details = match &self.details_tmpl {
-            Some(t) => t.render(&dj)?,
-            None => html_escape(&serde_json::to_string(&dj).map_err(|e| e.to_string())?),
-        };
+        let message = self
+            .message_tmpl
+            .execute(&info.clone().into())
+            .map_err(|e| e.to_string())?;
+        let details = self
+            .details_tmpl
+            .execute(&details_info(info, &message).into())
+            .map_err(|e| e.to_string())?;
         self.counters_add(level);
         cx.alert(AlertEvent {
             task: cx.task().task_id.clone(),
@@ -441,33 +421,17 @@ impl Alert {
 
     fn render_id(&self, cx: &Cx, name: &str, group: &Group, tags: &Tags) -> Result<String, String> {
         self.id_tmpl
-            .render(&J::Object(self.template_data(cx, name, group, tags)))
+            .execute(&self.id_data(cx, name, group, tags).into())
+            .map_err(|e| e.to_string())
     }
 }
 
-fn html_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&#34;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-fn field_json(v: &FieldValue) -> J {
+fn field_value(v: &FieldValue) -> G {
     match v {
-        FieldValue::Float(f) => serde_json::Number::from_f64(*f)
-            .map(J::Number)
-            .unwrap_or(J::Null),
-        FieldValue::Int(i) => J::from(*i),
-        FieldValue::Str(s) => J::String(s.clone()),
-        FieldValue::Bool(b) => J::Bool(*b),
+        FieldValue::Float(f) => G::from(*f),
+        FieldValue::Int(i) => G::from(*i),
+        FieldValue::Str(s) => G::from(s.as_str()),
+        FieldValue::Bool(b) => G::from(*b),
     }
 }
 
@@ -635,7 +599,7 @@ impl NodeImpl for Alert {
                         st.last_event_level = l;
                         let fields = bm.b.points[hi].fields.clone();
                         let tags = bm.b.tags.clone();
-                        let row = Row::from_batch(&bm);
+                        let row = Row::from_batch(&bm.b);
                         match self.event(
                             cx,
                             id.clone(),

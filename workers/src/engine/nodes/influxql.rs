@@ -84,12 +84,6 @@ impl Func {
             Func::Elapsed(_) | Func::Difference | Func::MovingAverage(_) | Func::CumulativeSum
         )
     }
-    fn is_simple_selector(&self) -> bool {
-        matches!(
-            self,
-            Func::First | Func::Last | Func::Min | Func::Max | Func::Percentile(_)
-        )
-    }
     fn empty_ok(&self) -> bool {
         matches!(self, Func::Count | Func::Sum)
     }
