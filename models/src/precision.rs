@@ -22,11 +22,12 @@ pub struct PrecisionError(pub String);
 
 impl Precision {
     /// Parses the query-parameter spelling. The empty string is nanoseconds, as InfluxDB 1.x
-    /// treats a missing `precision`; `us`, `µ` and `µs` are accepted as spellings of `u`.
+    /// treats a missing `precision`; `us`, `µs` and `μs` (micro sign or Greek mu, with or
+    /// without the `s`) are accepted as spellings of `u`.
     pub fn parse(s: &str) -> Result<Precision, PrecisionError> {
         Ok(match s {
             "" | "n" | "ns" => Precision::Nanosecond,
-            "u" | "us" | "µ" | "µs" => Precision::Microsecond,
+            "u" | "us" | "µ" | "µs" | "μ" | "μs" => Precision::Microsecond,
             "ms" => Precision::Millisecond,
             "s" => Precision::Second,
             "m" => Precision::Minute,
@@ -94,6 +95,7 @@ mod tests {
             ("us", Precision::Microsecond),
             ("µ", Precision::Microsecond),
             ("µs", Precision::Microsecond),
+            ("μs", Precision::Microsecond),
             ("ms", Precision::Millisecond),
             ("s", Precision::Second),
             ("m", Precision::Minute),
