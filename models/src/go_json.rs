@@ -178,6 +178,27 @@ mod tests {
         assert_eq!(go_json_float(f64::NEG_INFINITY), "null");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn floats_read_back_exactly_and_switch_notation_at_go_thresholds(bits in proptest::num::u64::ANY) {
+            let f = f64::from_bits(bits);
+            proptest::prop_assume!(f.is_finite());
+            let text = go_json_float(f);
+            proptest::prop_assert_eq!(text.parse::<f64>().ok(), Some(f), "{}", text);
+            let abs = f.abs();
+            let exp = abs != 0.0 && !(1e-6..1e21).contains(&abs);
+            proptest::prop_assert_eq!(text.contains('e'), exp, "{}", text);
+            proptest::prop_assert!(!text.contains("e0") && !text.contains("e-0"), "{}", text);
+        }
+
+        #[test]
+        fn strings_are_valid_json_for_any_text(s in "(?s).{0,40}") {
+            let mut out = String::new();
+            push_str(&mut out, &s);
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&out).ok(), Some(s));
+        }
+    }
+
     #[test]
     fn strings_escape_like_go() {
         let mut out = String::new();

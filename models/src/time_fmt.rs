@@ -419,6 +419,20 @@ mod tests {
         assert_eq!(rfc822(1_700_000_000 * NANOS_PER_SEC), "14 Nov 23 22:13 UTC");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_nano_round_trips_every_instant(ns in proptest::num::i64::ANY) {
+            let text = rfc3339_nano(ns);
+            proptest::prop_assert_eq!(parse_rfc3339(&text), Ok(ns), "{}", text);
+            proptest::prop_assert_eq!(text.len() >= 20 && text.ends_with('Z'), true);
+        }
+
+        #[test]
+        fn parse_rfc3339_never_panics(s in "[0-9T:.,+Z-]{0,40}") {
+            let _ = parse_rfc3339(&s);
+        }
+    }
+
     #[test]
     fn duration_string_matches_go() {
         let cases: [(i64, &str); 16] = [
