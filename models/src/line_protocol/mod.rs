@@ -139,15 +139,11 @@ impl ParseError {
 /// InfluxDB's message for a set of refused lines: one `unable to parse` per line, joined by
 /// newlines (prefix it with `partial write:\n` when some points were accepted).
 pub fn join_errors(errors: &[ParseError]) -> String {
-    let mut out = String::new();
-    for (i, e) in errors.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        use fmt::Write;
-        let _ = write!(out, "{e}");
-    }
-    out
+    errors
+        .iter()
+        .map(ParseError::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A parsed point that borrows from the body where no unescaping was needed. Tags and fields
