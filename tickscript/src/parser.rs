@@ -10,9 +10,12 @@ use crate::lexer::{LineIndex, Tok, Token, lex};
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// Deepest nesting of parentheses/lists/calls accepted: deeper input is rejected instead of
-/// overflowing the stack (the fuzzer finds that quickly).
-const MAX_DEPTH: u32 = 200;
+/// Deepest syntax tree accepted. Every nesting level counts: parentheses, calls, and also each
+/// link of a chain and each operator of `a + b + c`, which nest to the left. The formatter,
+/// the compiler and `Drop` walk the tree recursively, so deeper input is rejected rather than
+/// allowed to overflow a 2 MiB thread stack (real scripts stay far below: a 50-line script is
+/// about 30 deep).
+const MAX_DEPTH: u32 = 250;
 
 pub fn parse_program(src: &str) -> Result<Program> {
     let mut p = Parser::new(src);
@@ -259,7 +262,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn chain(&mut self, mut lhs: Tree) -> Result<Tree> {
+    fn chain(&mut self, lhs: Tree) -> Result<Tree> {
+        let depth = self.depth;
+        let r = self.chain_links(lhs);
+        self.depth = depth;
+        r
+    }
+
+    fn chain_links(&mut self, mut lhs: Tree) -> Result<Tree> {
         loop {
             let op = match self.peek().tok {
                 Tok::Dot => ChainOp::Dot,
@@ -267,6 +277,8 @@ impl<'a> Parser<'a> {
                 Tok::At => ChainOp::At,
                 _ => return Ok(lhs),
             };
+            // Each link nests the chain so far one level deeper.
+            self.enter()?;
             let op_i = self.next();
             let comment = self.take_comment(op_i);
             let rhs = match op {
@@ -380,9 +392,17 @@ impl<'a> Parser<'a> {
     }
 
     /// Operator-precedence climbing; all binary operators are left-associative.
-    fn precedence(&mut self, mut lhs: Tree, min: u8) -> Result<Tree> {
-        self.enter()?;
+    fn precedence(&mut self, lhs: Tree, min: u8) -> Result<Tree> {
+        let depth = self.depth;
+        let r = self.precedence_loop(lhs, min);
+        self.depth = depth;
+        r
+    }
+
+    fn precedence_loop(&mut self, mut lhs: Tree, min: u8) -> Result<Tree> {
         while let Some(p) = self.peek().tok.precedence().filter(|p| *p >= min) {
+            // Each operator nests the expression so far one level deeper.
+            self.enter()?;
             let op_i = self.next();
             let op = binary_op(self.toks[op_i].tok);
             let comment = self.take_comment(op_i);
@@ -403,7 +423,6 @@ impl<'a> Parser<'a> {
                 comment,
             };
         }
-        self.depth -= 1;
         Ok(lhs)
     }
 
