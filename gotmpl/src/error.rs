@@ -18,7 +18,11 @@ pub enum ErrorKind {
 /// to point at it (the column is 1-based and counts characters, unlike Go's 0-based byte
 /// offset in the message).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<_, Error>` stays one word wide on the executor's recursive paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     template: String,
     line: usize,
@@ -46,7 +50,7 @@ fn locate(src: &str, pos: usize) -> (usize, usize, usize) {
 impl Error {
     pub(crate) fn parse(name: &str, src: &str, line: usize, pos: usize, message: String) -> Error {
         let (_, column, go_column) = locate(src, pos);
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Parse,
             template: name.to_owned(),
             line,
@@ -55,7 +59,7 @@ impl Error {
             executing: None,
             context: None,
             message,
-        }
+        }))
     }
 
     pub(crate) fn exec(
@@ -67,7 +71,7 @@ impl Error {
         message: String,
     ) -> Error {
         let (line, column, go_column) = pos.map_or((0, 0, 0), |p| locate(src, p));
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Exec,
             template: name.to_owned(),
             line,
@@ -76,54 +80,54 @@ impl Error {
             executing: Some(executing.to_owned()),
             context: if pos.is_some() { context } else { None },
             message,
-        }
+        }))
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Name of the template the error is in.
     pub fn template(&self) -> &str {
-        &self.template
+        &self.0.template
     }
 
     /// 1-based line, 0 when the error is not tied to a position.
     pub fn line(&self) -> usize {
-        self.line
+        self.0.line
     }
 
     /// 1-based character column, 0 when the error is not tied to a position.
     pub fn column(&self) -> usize {
-        self.column
+        self.0.column
     }
 
     /// The message without the `template: name:line:` prefix.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Parse => write!(
                 f,
                 "template: {}:{}: {}",
-                self.template, self.line, self.message
+                self.0.template, self.0.line, self.0.message
             ),
-            ErrorKind::Exec => match &self.context {
+            ErrorKind::Exec => match &self.0.context {
                 Some(ctx) => write!(
                     f,
                     "template: {}:{}:{}: executing {} at <{}>: {}",
-                    self.template,
-                    self.line,
-                    self.go_column,
-                    crate::parse::go_quote(self.executing.as_deref().unwrap_or_default()),
+                    self.0.template,
+                    self.0.line,
+                    self.0.go_column,
+                    crate::parse::go_quote(self.0.executing.as_deref().unwrap_or_default()),
                     ctx,
-                    self.message
+                    self.0.message
                 ),
-                None => write!(f, "template: {}: {}", self.template, self.message),
+                None => write!(f, "template: {}: {}", self.0.template, self.0.message),
             },
         }
     }

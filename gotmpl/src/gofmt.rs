@@ -281,12 +281,13 @@ fn fmt_integer(out: &mut String, v: &Value, u: u64, negative: bool, verb: char, 
             return;
         }
         min_digits = p;
-    } else if spec.zero && !spec.minus {
-        if let Some(w) = spec.width {
-            min_digits = w;
-            if negative || spec.plus || spec.space {
-                min_digits = min_digits.saturating_sub(1);
-            }
+    } else if spec.zero
+        && !spec.minus
+        && let Some(w) = spec.width
+    {
+        min_digits = w;
+        if negative || spec.plus || spec.space {
+            min_digits = min_digits.saturating_sub(1);
         }
     }
     if digits.len() < min_digits {
@@ -447,6 +448,10 @@ pub fn sprintf(out: &mut String, format: &str, args: &[&Value]) {
             continue;
         };
         arg_num += 1;
+        if verb == 'T' {
+            spec.pad(out, &arg.go_type());
+            continue;
+        }
         // %#v would be Go syntax; we print it like %v.
         if verb == 'v' && spec.plus {
             spec.plus = false;
@@ -498,17 +503,17 @@ mod tests {
 
     #[test]
     fn printf_verbs() {
-        let x = Value::Float(72.456);
+        let x = || Value::Float(72.456);
         assert_eq!(f("%0.3f", &[Value::Float(0.0)]), "0.000");
-        assert_eq!(f("%.2f", &[x.clone()]), "72.46");
-        assert_eq!(f("%f", &[x.clone()]), "72.456000");
-        assert_eq!(f("%e", &[x.clone()]), "7.245600e+01");
-        assert_eq!(f("%g", &[x.clone()]), "72.456");
+        assert_eq!(f("%.2f", &[x()]), "72.46");
+        assert_eq!(f("%f", &[x()]), "72.456000");
+        assert_eq!(f("%e", &[x()]), "7.245600e+01");
+        assert_eq!(f("%g", &[x()]), "72.456");
         assert_eq!(f("%v", &[Value::Float(1234567.0)]), "1.234567e+06");
-        assert_eq!(f("%8.2f|", &[x.clone()]), "   72.46|");
-        assert_eq!(f("%-8.2f|", &[x.clone()]), "72.46   |");
+        assert_eq!(f("%8.2f|", &[x()]), "   72.46|");
+        assert_eq!(f("%-8.2f|", &[x()]), "72.46   |");
         assert_eq!(f("%08.2f", &[Value::Float(-72.456)]), "-0072.46");
-        assert_eq!(f("%+.1f", &[x]), "+72.5");
+        assert_eq!(f("%+.1f", &[x()]), "+72.5");
         assert_eq!(f("%d", &[Value::Int(-42)]), "-42");
         assert_eq!(f("%05d", &[Value::Int(-42)]), "-0042");
         assert_eq!(
@@ -549,6 +554,13 @@ mod tests {
         assert_eq!(f("%d", &[Value::Duration(5)]), "5");
         assert_eq!(f("%s", &[Value::Time(0)]), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(f("%*d", &[Value::Int(4), Value::Int(7)]), "   7");
+        assert_eq!(
+            f(
+                "%T %T %T",
+                &[Value::Float(1.0), Value::Nil, Value::Duration(1)]
+            ),
+            "float64 <nil> time.Duration"
+        );
     }
 
     #[test]

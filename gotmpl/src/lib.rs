@@ -19,7 +19,7 @@
 //!
 //! What is simplified: `html/template` escapes every action as HTML text (Go switches escapers
 //! by context inside `<script>`, attributes and URLs); `call` and complex numbers are not
-//! supported; `printf` has no `%T`, `%p` or argument indexes.
+//! supported; `printf` has no `%p` or argument indexes, and integers are all `int64`.
 
 mod ast;
 mod error;

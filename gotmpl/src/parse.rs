@@ -535,7 +535,7 @@ impl<'s> Parser<'s, '_> {
             ItemType::Nil => Operand::Nil(pos),
             ItemType::Variable => {
                 let name = token.val.to_string();
-                if !self.vars.iter().any(|v| *v == name) {
+                if !self.vars.contains(&name) {
                     return Err(self.errorf(format!("undefined variable {}", go_quote(&name))));
                 }
                 Operand::Variable {

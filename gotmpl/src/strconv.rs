@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn precision_layouts_match_go() {
-        assert_eq!(af(3.14159, b'f', 3), "3.142");
+        assert_eq!(af(1.23456, b'f', 3), "1.235");
         assert_eq!(af(0.125, b'f', 2), "0.12"); // exact tie rounds to even
         assert_eq!(af(2.5, b'f', 0), "2");
         assert_eq!(af(1234567.0, b'e', 6), "1.234567e+06");
