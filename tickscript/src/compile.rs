@@ -777,16 +777,17 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 "eval" => {
-                    if let Some(as_) = last("as")
-                        && as_.args.len() != node.args.len()
-                    {
+                    // Kapacitor only finds this when the task starts; at define time the
+                    // error is cheaper to act on.
+                    let as_ = last("as");
+                    let names = as_.map_or(0, |p| p.args.len());
+                    if names != node.args.len() {
                         return Err(Error::at(
-                            as_.pos,
+                            as_.map_or(node.pos, |p| p.pos),
                             format!(
                                 "{name}: must provide one name per expression via the 'As' \
-                                 property ({} expressions, {} names)",
+                                 property ({} expressions, {names} names)",
                                 node.args.len(),
-                                as_.args.len()
                             ),
                         ));
                     }
