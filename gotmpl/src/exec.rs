@@ -100,6 +100,48 @@ impl<'a> Val<'a> {
     }
 }
 
+/// Evaluated call arguments, inline for the usual handful so calls do not allocate.
+enum Args<'a> {
+    Inline([Val<'a>; 4], usize),
+    Heap(Vec<Val<'a>>),
+}
+
+impl<'a> Args<'a> {
+    fn with_capacity(n: usize) -> Args<'a> {
+        if n <= 4 {
+            Args::Inline([const { Val::Missing }; 4], 0)
+        } else {
+            Args::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    fn push(&mut self, v: Val<'a>) {
+        match self {
+            Args::Inline(a, n) if *n < a.len() => {
+                a[*n] = v;
+                *n += 1;
+            }
+            Args::Inline(a, n) => {
+                let mut vec: Vec<Val<'a>> = a[..*n].to_vec();
+                vec.push(v);
+                *self = Args::Heap(vec);
+            }
+            Args::Heap(v2) => v2.push(v),
+        }
+    }
+
+    fn as_slice(&self) -> &[Val<'a>] {
+        match self {
+            Args::Inline(a, n) => &a[..*n],
+            Args::Heap(v) => v,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
 enum Flow {
     Normal,
     Break,
@@ -142,6 +184,9 @@ type EResult<T> = Result<T, Error>;
 pub(crate) struct Exec<'a, 'o> {
     tmpl: &'a Template,
     out: &'o mut String,
+    /// `$`: the data the current template was invoked with. Kept out of `vars` so that an
+    /// execution that declares no variables does not allocate.
+    dollar: Val<'a>,
     vars: Vec<(&'a str, Val<'a>)>,
     depth: usize,
     executing: &'a str,
@@ -158,7 +203,8 @@ pub(crate) fn execute<'a>(tmpl: &'a Template, out: &mut String, data: &'a Value)
     let mut e = Exec {
         tmpl,
         out,
-        vars: vec![("$", dot.clone())],
+        dollar: dot.clone(),
+        vars: Vec::new(),
         depth: 0,
         executing: tmpl.name(),
         scratch: String::new(),
@@ -187,13 +233,11 @@ impl<'a> Exec<'a, '_> {
                     Flow::Normal
                 }
                 Node::Action(pipe) => {
-                    let mark = self.vars.len();
+                    // A declaration prints nothing; its variables stay in scope until the
+                    // enclosing {{end}}.
                     let v = self.eval_pipeline(dot, pipe)?;
                     if pipe.decl.is_empty() {
                         self.print(pipe, &v);
-                    } else {
-                        // Declared variables stay in scope until the enclosing {{end}}.
-                        debug_assert!(self.vars.len() >= mark);
                     }
                     Flow::Normal
                 }
@@ -405,10 +449,12 @@ impl<'a> Exec<'a, '_> {
             None => Val::Missing,
         };
         // Template invocations inherit no variables.
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
+        let saved_vars = std::mem::take(&mut self.vars);
+        let saved_dollar = std::mem::replace(&mut self.dollar, new_dot.clone());
         let saved_name = std::mem::replace(&mut self.executing, name);
         let r = self.walk(&new_dot, body);
         self.vars = saved_vars;
+        self.dollar = saved_dollar;
         self.executing = saved_name;
         self.depth -= 1;
         r.map(|_| ())
@@ -420,6 +466,10 @@ impl<'a> Exec<'a, '_> {
                 slot.1 = v;
                 Ok(())
             }
+            None if name == "$" => {
+                self.dollar = v;
+                Ok(())
+            }
             None => Err(self.error(at, format!("undefined variable: {name}"))),
         }
     }
@@ -427,6 +477,7 @@ impl<'a> Exec<'a, '_> {
     fn var_value(&self, name: &str, at: At<'_>) -> EResult<Val<'a>> {
         match self.vars.iter().rev().find(|(n, _)| *n == name) {
             Some((_, v)) => Ok(v.clone()),
+            None if name == "$" => Ok(self.dollar.clone()),
             None => Err(self.error(at, format!("undefined variable: {name}"))),
         }
     }
@@ -713,7 +764,7 @@ impl<'a> Exec<'a, '_> {
                     }
                     _ => {}
                 }
-                let mut argv: Vec<Val<'a>> = Vec::with_capacity(num_in);
+                let mut argv = Args::with_capacity(num_in);
                 for (i, a) in args.iter().enumerate() {
                     if i == 0 && *b == Builtin::Printf {
                         argv.push(self.eval_string_arg(dot, a)?);
@@ -727,7 +778,7 @@ impl<'a> Exec<'a, '_> {
                     }
                     argv.push(f);
                 }
-                b.call(&argv)
+                b.call(argv.as_slice())
                     .map_err(|e| self.error(at, format!("error calling {name}: {e}")))
             }
             FuncRef::Custom(f) => {
