@@ -27,6 +27,10 @@ pub struct Dbrp {
 }
 
 /// A resolved argument of a chaining method or property.
+///
+/// Arguments are already checked against the catalog: an int given where a float is expected
+/// arrives as `Float`, and a query's `.groupBy(time(10s))` dimension arrives as
+/// `Lambda(Expr::Call { name: "time", args: [Expr::Duration(..)] })`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Int(i64),
@@ -62,6 +66,11 @@ pub struct Node {
     pub id: usize,
     /// The chaining method as written (`from`, `window`, `mean`, `httpOut`, `stream`, `batch`,
     /// `query`), or `udf:<name>` for `@name()`.
+    ///
+    /// `deadman(threshold, interval[, lambda…])` stays one node of kind `deadman` (Kapacitor
+    /// expands it into `stats → derivative → alert` with the `[deadman]` config's id and
+    /// message; the engine does that expansion). Its properties are alert properties.
+    /// `stats(interval)` nodes list the observed node as their parent.
     pub kind: String,
     pub args: Vec<Arg>,
     /// Properties in script order.
