@@ -17,15 +17,6 @@ use tracing::{debug, error, info, warn};
 
 pub use registry::{Registry, Routed};
 
-/// Go-style listen address: `":9092"` means every interface.
-pub fn listen_address(bind: &str) -> String {
-    if bind.starts_with(':') {
-        format!("0.0.0.0{bind}")
-    } else {
-        bind.to_string()
-    }
-}
-
 /// Entry point of `kapacitord __role apid`; returns the exit code.
 pub fn run() -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -68,8 +59,14 @@ async fn serve() -> i32 {
         }
     };
 
-    let addr = listen_address(&cfg.http.bind_address);
-    let listener = match TcpListener::bind(&addr).await {
+    let addr = match cfg.http_listen_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            error!(error = %e, "cannot listen for HTTP");
+            return 1;
+        }
+    };
+    let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
             error!(addr = %addr, error = %e, "cannot listen for HTTP");

@@ -278,9 +278,11 @@ where
         closed_tx.clone(),
     ));
     let limit = inner.opts.max_frame_len;
+    let peer_role = inner.remote.role.to_string();
     tokio::spawn(read_loop(
         reader,
         limit,
+        peer_role,
         Arc::downgrade(&inner),
         pending,
         in_tx,
@@ -354,16 +356,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 async fn read_loop<R: AsyncRead + Unpin>(
     mut r: FramedRead<R, LengthDelimitedCodec>,
     limit: usize,
+    peer_role: String,
     inner: Weak<Inner>,
     pending: Pending,
     inbox: mpsc::Sender<Incoming>,
     cancel: CancellationToken,
     closed: Arc<watch::Sender<Option<CloseReason>>>,
 ) {
-    let peer_role = inner
-        .upgrade()
-        .map(|i| i.remote.role.to_string())
-        .unwrap_or_default();
     let reason = loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break CloseReason::Local,

@@ -13,7 +13,7 @@ use kapacitor_gossipd::identity::Identity;
 use kapacitor_ipc::Role;
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::SystemTime;
 use tokio::signal::unix::{SignalKind, signal};
@@ -32,27 +32,15 @@ fn env_overrides() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where the configuration comes from when `-config` is not given: `KAPACITOR_CONFIG_PATH`,
-/// then `~/.kapacitor/kapacitor.conf`, then `/etc/kapacitor/kapacitor.conf`; `None` means
-/// the built-in demo configuration.
-// TEMP until kapacitor-config's `default_config_path` lands.
-fn default_config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KAPACITOR_CONFIG_PATH").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let mut candidates = Vec::new();
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        candidates.push(Path::new(&home).join(".kapacitor/kapacitor.conf"));
-    }
-    candidates.push(PathBuf::from("/etc/kapacitor/kapacitor.conf"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
 /// `kapacitord config`: the defaults, merged with `-config FILE` and the environment.
 pub fn print_config(args: ConfigArgs) -> i32 {
+    // Without -config this prints the packaged defaults (not the demo config), so that the
+    // output can be shipped as /etc/kapacitor/kapacitor.conf.
     let cfg = match &args.config {
         Some(path) => Config::load(Some(path), &env_overrides(), &Overrides::default()),
-        None => Ok(Config::default()),
+        None => Config::default()
+            .apply_env(&env_overrides())
+            .and_then(|c| c.validate().map(|_| c)),
     };
     match cfg {
         Ok(cfg) => {
@@ -67,7 +55,10 @@ pub fn print_config(args: ConfigArgs) -> i32 {
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    let path = args.config.clone().or_else(default_config_path);
+    let path = args.config.clone().or_else(|| {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        kapacitor_config::default_config_path(&env)
+    });
     let flags = Overrides {
         hostname: args.hostname.clone(),
         log_file: args.log_file.clone(),
@@ -90,7 +81,7 @@ pub fn run(args: RunArgs) -> i32 {
     }
     match &path {
         Some(p) => info!(path = %p.display(), "configuration loaded"),
-        None => info!("no configuration file found; using the built-in defaults"),
+        None => info!("no configuration file found; using the built-in demo configuration"),
     }
     if args.cpuprofile.is_some() || args.memprofile.is_some() {
         warn!("-cpuprofile and -memprofile are accepted but not implemented");

@@ -50,12 +50,15 @@ fn malformed_frames_do_not_crash_apid() {
     });
     old.proto_version = PROTO_VERSION + 7;
     send_and_expect_close(&sock, &frame(&encode(&old).unwrap()));
-    // A valid hello, then an envelope with an unknown message variant.
-    let mut bytes = good_hello.clone();
+    // A valid worker hello, then an envelope with an unknown message variant.
+    let intruder = Hello::new(Role::Worker {
+        task_id: "intruder".into(),
+    });
+    let mut bytes = frame(&encode(&intruder).unwrap());
     bytes.extend(frame(&[1, 0, 0x7f]));
     send_and_expect_close(&sock, &bytes);
-    // A valid hello, then undecodable bytes.
-    let mut bytes = good_hello.clone();
+    // A valid worker hello, then undecodable bytes.
+    let mut bytes = frame(&encode(&intruder).unwrap());
     bytes.extend(frame(&[0xff; 16]));
     send_and_expect_close(&sock, &bytes);
     // A hello from a role that may not use this socket.
@@ -72,4 +75,14 @@ fn malformed_frames_do_not_crash_apid() {
     assert!(log.contains("protocol version mismatch"), "{log}");
     assert!(log.contains("unknown message variant"), "{log}");
     assert!(log.contains("frame larger than the limit"), "{log}");
+    assert!(log.contains("undecodable frame"), "{log}");
+    assert!(
+        log.contains("only task workers may use the worker socket"),
+        "{log}"
+    );
+    assert_eq!(
+        d.child("intruder"),
+        None,
+        "no such task appears in the tree"
+    );
 }
