@@ -131,3 +131,118 @@ impl EngineHandle {
         rx.await.ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process_runner::{TaskRunner, counting_runner};
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            task_type: "stream".into(),
+            dbrps: vec![],
+            script: String::new(),
+            vars_json: "{}".into(),
+        }
+    }
+
+    fn point(time: i64) -> Point {
+        Point {
+            name: "cpu".into(),
+            tags: Default::default(),
+            fields: Default::default(),
+            time,
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_reach_the_runner_in_order() {
+        let engine = Engine::start(spec(), WorkerContext::default(), counting_runner).unwrap();
+        let h = engine.handle();
+        assert!(
+            h.push_points("db".into(), "rp".into(), vec![point(1), point(2)])
+                .await
+        );
+        assert!(
+            h.push_points("db".into(), "rp".into(), vec![point(3)])
+                .await
+        );
+        h.tick(10).await;
+        let stats: serde_json::Value =
+            serde_json::from_str(&h.stats_json().await.unwrap()).unwrap();
+        assert_eq!(stats["points_received"], 3);
+        assert_eq!(stats["batches_received"], 2);
+        assert_eq!(h.http_out("nope".into()).await, None);
+        drop(h);
+        engine.finish().await;
+    }
+
+    struct Refuses;
+    impl TaskRunner for Refuses {
+        fn push_points(&mut self, _: &str, _: &str, _: Vec<Point>) {}
+        fn tick(&mut self, _: i64) {}
+        fn http_out(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn stats_json(&self) -> String {
+            "{}".into()
+        }
+    }
+
+    fn refusing_factory(spec: &TaskSpec, _: &WorkerContext) -> Result<Box<dyn TaskRunner>, String> {
+        if spec.script.is_empty() {
+            Err("empty script".into())
+        } else {
+            Ok(Box::new(Refuses))
+        }
+    }
+
+    #[test]
+    fn a_factory_error_is_returned_not_panicked() {
+        match Engine::start(spec(), WorkerContext::default(), refusing_factory) {
+            Err(e) => assert_eq!(e, "empty script"),
+            Ok(_) => panic!("the factory refused the task"),
+        }
+    }
+
+    /// Records what it was asked, so the test can see that `finish` flushes.
+    struct Flushes(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl TaskRunner for Flushes {
+        fn push_points(&mut self, _: &str, _: &str, _: Vec<Point>) {}
+        fn tick(&mut self, _: i64) {}
+        fn http_out(&self, endpoint: &str) -> Option<String> {
+            Some(format!("{{\"endpoint\":\"{endpoint}\"}}"))
+        }
+        fn stats_json(&self) -> String {
+            "{}".into()
+        }
+        fn flush(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    static FLUSHED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+
+    fn flushing_factory(_: &TaskSpec, _: &WorkerContext) -> Result<Box<dyn TaskRunner>, String> {
+        Ok(Box::new(Flushes(
+            FLUSHED.get_or_init(Default::default).clone(),
+        )))
+    }
+
+    #[tokio::test]
+    async fn finish_flushes_the_runner() {
+        let flag = FLUSHED.get_or_init(Default::default).clone();
+        let engine = Engine::start(spec(), WorkerContext::default(), flushing_factory).unwrap();
+        let h = engine.handle();
+        assert_eq!(
+            h.http_out("out".into()).await.as_deref(),
+            Some("{\"endpoint\":\"out\"}")
+        );
+        drop(h);
+        assert!(!flag.load(std::sync::atomic::Ordering::SeqCst));
+        engine.finish().await;
+        assert!(flag.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
