@@ -142,11 +142,11 @@ impl Compiler<'_> {
             Expr::Binary { op, lhs, rhs, .. } => {
                 let l = Box::new(self.expr(lhs)?);
                 let r = Box::new(self.expr(rhs)?);
-                fold(match op {
+                specialise(fold(match op {
                     BinaryOp::And => Node::And(l, r),
                     BinaryOp::Or => Node::Or(l, r),
                     op => Node::Binary(*op, l, r),
-                })
+                }))
             }
             Expr::Call { name, args, pos } => self.call(name, args, *pos)?,
         })
@@ -233,6 +233,37 @@ fn fold(node: Node) -> Node {
     match folded {
         Some(v) => Node::Const(v),
         None => node,
+    }
+}
+
+/// `<expr> <cmp> constant` becomes [`Node::CmpConst`] (a constant on the left stays generic,
+/// so error texts keep naming the sides as written).
+fn specialise(node: Node) -> Node {
+    let Node::Binary(op, l, r) = node else {
+        return node;
+    };
+    let comparison = matches!(
+        op,
+        BinaryOp::Eq
+            | BinaryOp::NotEq
+            | BinaryOp::Less
+            | BinaryOp::LessEq
+            | BinaryOp::Greater
+            | BinaryOp::GreaterEq
+    );
+    match (*l, *r) {
+        (lhs, Node::Const(konst))
+            if comparison
+                && !lhs.is_const()
+                && matches!(konst, Value::Int(_) | Value::Float(_) | Value::Str(_)) =>
+        {
+            Node::CmpConst {
+                op,
+                lhs: Box::new(lhs),
+                konst,
+            }
+        }
+        (l, r) => Node::Binary(op, Box::new(l), Box::new(r)),
     }
 }
 

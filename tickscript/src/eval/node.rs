@@ -30,6 +30,14 @@ pub(crate) enum Node {
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
     Binary(BinaryOp, Box<Node>, Box<Node>),
+    /// `<expr> <cmp> constant` (`"usage_idle" < 70`, `sigma("x") > 3`), the most common
+    /// predicate shape: the constant is not re-materialised and numbers and strings skip the
+    /// generic operator table.
+    CmpConst {
+        op: BinaryOp,
+        lhs: Box<Node>,
+        konst: Value,
+    },
     Call(Box<Call>),
 }
 
@@ -77,6 +85,27 @@ impl Node {
                     OpFailure::DivideByZero => EvalError::new(DIVIDE_BY_ZERO),
                     OpFailure::Types => binary_type_error(*op, l, lv.ty(), r, rv.ty()),
                 })
+            }
+            Node::CmpConst { op, lhs, konst } => {
+                let v = lhs.eval(cx)?;
+                let fast = match (&v, konst) {
+                    (Val::Float(a), Value::Float(b)) => ops::compare(*op, a, b),
+                    (Val::Float(a), Value::Int(b)) => ops::compare(*op, a, &(*b as f64)),
+                    (Val::Int(a), Value::Int(b)) => ops::compare(*op, a, b),
+                    (Val::Int(a), Value::Float(b)) => ops::compare(*op, &(*a as f64), b),
+                    (Val::Str(a), Value::Str(b)) => ops::compare(*op, a.as_ref(), b.as_ref()),
+                    _ => None,
+                };
+                match fast {
+                    Some(b) => Ok(Val::Bool(b)),
+                    None => {
+                        let k = konst.as_val();
+                        ops::apply(*op, &v, &k).map_err(|_| {
+                            // The constant side is never a missing reference.
+                            binary_type_error(*op, lhs, v.ty(), &Node::Time, k.ty())
+                        })
+                    }
+                }
             }
             Node::And(l, r) => Ok(Val::Bool(logical(BinaryOp::And, l, r, cx, false)?)),
             Node::Or(l, r) => Ok(Val::Bool(logical(BinaryOp::Or, l, r, cx, true)?)),

@@ -94,7 +94,8 @@ pub(crate) fn type_error(op: BinaryOp, left: Ty, right: Ty) -> String {
     }
 }
 
-fn compare<T: PartialOrd + ?Sized>(op: BinaryOp, a: &T, b: &T) -> Option<bool> {
+#[inline]
+pub(crate) fn compare<T: PartialOrd + ?Sized>(op: BinaryOp, a: &T, b: &T) -> Option<bool> {
     Some(match op {
         BinaryOp::Eq => a == b,
         BinaryOp::NotEq => a != b,

@@ -122,12 +122,12 @@ fn translate(src: &str) -> Result<String, String> {
             }
             '[' => {
                 // POSIX classes `[:alpha:]` are nested syntax in both engines.
-                if chars.get(i + 1) == Some(&':') {
-                    if let Some(end) = find_posix_end(&chars, i + 2) {
-                        out.extend(&chars[i..end]);
-                        i = end;
-                        continue;
-                    }
+                if chars.get(i + 1) == Some(&':')
+                    && let Some(end) = find_posix_end(&chars, i + 2)
+                {
+                    out.extend(&chars[i..end]);
+                    i = end;
+                    continue;
                 }
                 out.push_str("\\[");
             }
