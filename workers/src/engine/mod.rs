@@ -197,6 +197,7 @@ pub struct Task {
     pool: Vec<Vec<Msg>>,
     current: Option<usize>,
     measurements: Option<Vec<String>>,
+    nil_group: Option<Group>,
 }
 
 impl Task {
@@ -291,6 +292,7 @@ impl Task {
             pool: Vec::new(),
             current: None,
             measurements,
+            nil_group: None,
         })
     }
 
@@ -416,8 +418,16 @@ impl Task {
                 p.as_ref().expect("point still present").clone()
             };
             self.slots[s].emitted += 1;
-            let dims = self.nil_dims();
-            let group = self.groups.group(&pt.name, &Default::default(), &dims);
+            // Points enter ungrouped; the nil group does not depend on the measurement.
+            let group = match &self.nil_group {
+                Some(g) => g.clone(),
+                None => {
+                    let dims = self.nil_dims();
+                    let g = self.groups.group(&pt.name, &Default::default(), &dims);
+                    self.nil_group = Some(g.clone());
+                    g
+                }
+            };
             self.deliver(c, 0, Msg::Point(PointMsg { p: pt, group }));
         }
     }

@@ -3,7 +3,7 @@
 //! `serde_json::Value`s: httpOut re-renders a row on every point, so avoiding the JSON value
 //! tree matters; the writer follows Go's number, string and map-key rules byte for byte.
 
-use super::msg::{BatchMsg, PointMsg};
+use super::msg::BatchMsg;
 use kapacitor_models::{FieldValue, Point, Tags};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +39,6 @@ impl Row {
             columns,
             values: vec![vals],
         }
-    }
-
-    pub fn from_point_msg(p: &PointMsg) -> Row {
-        Row::from_point(&p.p)
     }
 
     /// A batch as a row: `tags` = the batch (group) tags, columns = time + sorted(fields of

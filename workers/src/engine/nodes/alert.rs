@@ -146,6 +146,9 @@ struct GroupState {
     last_triggered: i64,
     expired: bool,
     last_event_level: Level,
+    /// The rendered id and the name and tags it was rendered from: the id template sees only
+    /// those (and constants), so it is rendered again only when they change.
+    id_cache: Option<(String, Tags, String)>,
     level_states: [Option<State>; 4],
     reset_states: [Option<State>; 4],
 }
@@ -249,6 +252,7 @@ impl Alert {
             last_triggered: 0,
             expired: false,
             last_event_level: Level::Ok,
+            id_cache: None,
             level_states: [
                 None,
                 mk(&self.levels[1]),
@@ -419,6 +423,24 @@ impl Alert {
         }
     }
 
+    fn cached_id(
+        &self,
+        st: &mut GroupState,
+        cx: &Cx,
+        name: &str,
+        group: &Group,
+        tags: &Tags,
+    ) -> Result<String, String> {
+        if let Some((n, t, id)) = &st.id_cache {
+            if n == name && t == tags {
+                return Ok(id.clone());
+            }
+        }
+        let id = self.render_id(cx, name, group, tags)?;
+        st.id_cache = Some((name.to_string(), tags.clone(), id.clone()));
+        Ok(id)
+    }
+
     fn render_id(&self, cx: &Cx, name: &str, group: &Group, tags: &Tags) -> Result<String, String> {
         self.id_tmpl
             .execute(&self.id_data(cx, name, group, tags).into())
@@ -493,17 +515,18 @@ impl NodeImpl for Alert {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(mut pm) => {
-                let id = match self.render_id(cx, &pm.p.name, &pm.group, &pm.p.tags) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        cx.error(format!("failed to render alert id: {e}"));
-                        return;
-                    }
-                };
                 let mut st = self
                     .states
                     .remove(&pm.group)
                     .unwrap_or_else(|| self.new_state());
+                let id = match self.cached_id(&mut st, cx, &pm.p.name, &pm.group, &pm.p.tags) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.states.insert(pm.group.clone(), st);
+                        cx.error(format!("failed to render alert id: {e}"));
+                        return;
+                    }
+                };
                 let cur = st.current();
                 let l = self.determine_level(&mut st, cur, &pm.p, cx);
                 st.add_event(pm.p.time, l, self.flapping, self.state_changes_only);
@@ -553,17 +576,18 @@ impl NodeImpl for Alert {
                 if bm.b.points.is_empty() {
                     return;
                 }
-                let id = match self.render_id(cx, &bm.b.name, &bm.group, &bm.b.tags) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        cx.error(format!("failed to render alert id: {e}"));
-                        return;
-                    }
-                };
                 let mut st = self
                     .states
                     .remove(&bm.group)
                     .unwrap_or_else(|| self.new_state());
+                let id = match self.cached_id(&mut st, cx, &bm.b.name, &bm.group, &bm.b.tags) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.states.insert(bm.group.clone(), st);
+                        cx.error(format!("failed to render alert id: {e}"));
+                        return;
+                    }
+                };
                 let cur = st.current();
                 let mut lowest = Level::Critical;
                 let mut highest = Level::Ok;

@@ -56,10 +56,7 @@ impl DimSpec {
 
     fn group(&self, cx: &mut Cx, name: &str, tags: &Tags) -> Group {
         match self {
-            DimSpec::Fixed(d) => {
-                let d = cx.groups().dims((**d).clone());
-                cx.groups().group(name, tags, &d)
-            }
+            DimSpec::Fixed(d) => cx.groups().group(name, tags, d),
             DimSpec::All { by_name, exclude } => {
                 let d = Dims {
                     tag_names: tags
