@@ -326,10 +326,10 @@ impl<'a> Exec<'a, '_> {
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let ran = match &val {
             Val::Missing => false,
-            Val::Ref(v) => self.range_over(dot, b, v, Val::Ref)?,
+            Val::Ref(v) => self.range_over(b, v, Val::Ref)?,
             Val::Owned(rc) => {
                 let rc = Rc::clone(rc);
-                self.range_over(dot, b, &rc, |v| Val::owned(v.clone()))?
+                self.range_over(b, &rc, |v| Val::owned(v.clone()))?
             }
         };
         if !ran && let Some(else_list) = &b.else_list {
@@ -343,7 +343,6 @@ impl<'a> Exec<'a, '_> {
     /// Runs the range body over `coll`; returns whether there was at least one iteration.
     fn range_over<'v>(
         &mut self,
-        dot: &Val<'a>,
         b: &'a Branch,
         coll: &'v Value,
         wrap: impl Fn(&'v Value) -> Val<'a>,
@@ -397,7 +396,6 @@ impl<'a> Exec<'a, '_> {
             other => {
                 let mut s = String::new();
                 print_value(&mut s, other);
-                let _ = dot;
                 Err(self.error(at, format!("range can't iterate over {s}")))
             }
         }
