@@ -216,6 +216,8 @@ pub struct DaemonOpts {
     pub args: Vec<String>,
     /// Reuse this directory (config, data, log) instead of a fresh temp dir.
     pub dir: Option<PathBuf>,
+    /// Name the config file through `KAPACITOR_CONFIG_PATH` instead of `-config`.
+    pub config_via_env: bool,
 }
 
 impl DaemonOpts {
@@ -297,11 +299,14 @@ impl Daemon {
         let config_path = dir.join("kapacitor.conf");
         fs::write(&config_path, config).expect("writing the config");
         let mut cmd = Command::new(kapacitord_bin());
-        cmd.arg("-config")
-            .arg(&config_path)
-            .args(&opts.args)
-            .env_remove("KAPACITORD_TEST_TASKS")
-            .env_remove("KAPACITOR_CONFIG_PATH")
+        cmd.env_remove("KAPACITORD_TEST_TASKS")
+            .env_remove("KAPACITOR_CONFIG_PATH");
+        if opts.config_via_env {
+            cmd.env("KAPACITOR_CONFIG_PATH", &config_path);
+        } else {
+            cmd.arg("-config").arg(&config_path);
+        }
+        cmd.args(&opts.args)
             .stdin(Stdio::null())
             .stdout(log_file(&dir.join("stdout.log")))
             .stderr(log_file(&dir.join("stderr.log")));
