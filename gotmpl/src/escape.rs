@@ -43,6 +43,28 @@ fn replace_chars(out: &mut String, s: &str, table: impl Fn(char) -> Option<&'sta
     out.push_str(&s[last..]);
 }
 
+/// html/template drops HTML comments from the template's own text. Only comments that open
+/// and close within one text node are removed; one spanning an action is left alone.
+pub fn strip_html_comments(text: &str) -> Option<String> {
+    let first = text.find("<!--")?;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut start = first;
+    loop {
+        let Some(end) = rest[start + 4..].find("-->") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        rest = &rest[start + 4 + end + 3..];
+        match rest.find("<!--") {
+            Some(s) => start = s,
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 /// `template.JSEscapeString` (the `js` builtin).
 pub fn js_escape(out: &mut String, s: &str) {
     for c in s.chars() {
@@ -101,6 +123,15 @@ mod tests {
             run(js_escape, "a'b\"c<d>=&\\\n"),
             "a\\'b\\\"c\\u003Cd\\u003E\\u003D\\u0026\\\\\\u000A"
         );
+        assert_eq!(
+            strip_html_comments("a<!-- x -->b<!---->c").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            strip_html_comments("a<!-- open").as_deref(),
+            Some("a<!-- open")
+        );
+        assert_eq!(strip_html_comments("plain"), None);
         assert_eq!(run(url_query_escape, "a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
     }
 }

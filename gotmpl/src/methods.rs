@@ -91,7 +91,7 @@ pub fn call(recv: &Value, name: &str, args: &[&Value]) -> Result<Value, String> 
                     if d <= 0 {
                         Value::Time(t)
                     } else {
-                        Value::Time(t - t.rem_euclid(d))
+                        Value::Time(t.saturating_sub(t.rem_euclid(d)))
                     }
                 }
                 _ => return Err(format!("unknown method {name}")),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ast::{List, Tree};
+use crate::ast::{List, Node, Tree};
 use crate::error::Error;
 use crate::funcs::{Func, FuncMap, FuncResult};
 use crate::value::Value;
@@ -50,7 +50,15 @@ impl Builder {
     }
 
     pub fn parse(self, src: &str) -> Result<Template, Error> {
-        let Tree { root, defs } = crate::parse::parse(&self.name, src, &self.funcs)?;
+        let Tree { mut root, mut defs } = crate::parse::parse(&self.name, src, &self.funcs)?;
+        if self.html {
+            strip_comments(&mut root);
+            for (_, list) in &mut defs {
+                if let Some(list) = Arc::get_mut(list) {
+                    strip_comments(list);
+                }
+            }
+        }
         Ok(Template {
             name: self.name,
             source: src.to_owned(),
@@ -58,6 +66,25 @@ impl Builder {
             root,
             defs,
         })
+    }
+}
+
+fn strip_comments(list: &mut List) {
+    for node in list {
+        match node {
+            Node::Text(t) => {
+                if let Some(stripped) = crate::escape::strip_html_comments(t) {
+                    *t = stripped;
+                }
+            }
+            Node::If(b) | Node::Range(b) | Node::With(b) => {
+                strip_comments(&mut b.list);
+                if let Some(e) = &mut b.else_list {
+                    strip_comments(e);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

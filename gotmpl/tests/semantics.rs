@@ -296,6 +296,12 @@ fn html_mode_escapes_every_interpolation() {
         out,
         "<p>a&lt;b&gt;&amp;&#39;&#34;&#43;\u{fffd}</p>1.5a&lt;b&gt;&amp;&#39;&#34;+\u{fffd}"
     );
+    // html/template drops comments from the template text; text/template keeps them.
+    assert_eq!(
+        html("a<!-- {{ .Name }} is hidden? no: -->b{{ if true }}<!--x-->c{{ end }}"),
+        "a<!-- cpu is hidden? no: -->bc"
+    );
+    assert_eq!(run("a<!--x-->b"), "a<!--x-->b");
     // json output is escaped too, which is why Kapacitor's default details show &#34;.
     assert_eq!(
         html(r#"{{ json .Tags }}"#),
@@ -306,6 +312,10 @@ fn html_mode_escapes_every_interpolation() {
 #[test]
 fn parse_errors_match_go() {
     assert_eq!(parse_err("{{ .Name "), "template: t:1: unclosed action");
+    assert_eq!(
+        parse_err("{{ .Name }"),
+        r#"template: t:1: unexpected "}" in operand"#
+    );
     assert_eq!(
         parse_err("{{ foo }}"),
         r#"template: t:1: function "foo" not defined"#
