@@ -49,17 +49,14 @@ pub fn strip_html_comments(text: &str) -> Option<String> {
     let first = text.find("<!--")?;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let mut start = first;
-    loop {
-        let Some(end) = rest[start + 4..].find("-->") else {
+    let mut start = Some(first);
+    while let Some(open) = start {
+        let Some(end) = rest[open + 4..].find("-->") else {
             break;
         };
-        out.push_str(&rest[..start]);
-        rest = &rest[start + 4 + end + 3..];
-        match rest.find("<!--") {
-            Some(s) => start = s,
-            None => break,
-        }
+        out.push_str(&rest[..open]);
+        rest = &rest[open + 4 + end + 3..];
+        start = rest.find("<!--");
     }
     out.push_str(rest);
     Some(out)

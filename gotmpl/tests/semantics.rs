@@ -297,10 +297,7 @@ fn html_mode_escapes_every_interpolation() {
         "<p>a&lt;b&gt;&amp;&#39;&#34;&#43;\u{fffd}</p>1.5a&lt;b&gt;&amp;&#39;&#34;+\u{fffd}"
     );
     // html/template drops comments from the template text; text/template keeps them.
-    assert_eq!(
-        html("a<!-- {{ .Name }} is hidden? no: -->b{{ if true }}<!--x-->c{{ end }}"),
-        "a<!-- cpu is hidden? no: -->bc"
-    );
+    assert_eq!(html("a<!--x-->b{{ if true }}<!-- y -->c{{ end }}"), "abc");
     assert_eq!(run("a<!--x-->b"), "a<!--x-->b");
     // json output is escaped too, which is why Kapacitor's default details show &#34;.
     assert_eq!(
