@@ -18,8 +18,10 @@
 //! numbers, times and durations, `encoding/json` output, and error texts.
 //!
 //! What is simplified: `html/template` escapes every action as HTML text (Go switches escapers
-//! by context inside `<script>`, attributes and URLs); `call` and complex numbers are not
-//! supported; `printf` has no `%p` or argument indexes, and integers are all `int64`.
+//! by context inside `<script>`, attributes and URLs) and drops only HTML comments that open and
+//! close within one text segment; `call`, complex numbers and hex floats are not supported;
+//! `printf` has no `%p` or argument indexes; all integers are `int64` (Go says `int` for
+//! literals in error texts); execution nesting is capped at [`MAX_EXEC_DEPTH`] (Go: 100000).
 
 mod ast;
 mod error;
@@ -38,6 +40,7 @@ mod timefmt;
 mod value;
 
 pub use error::{Error, ErrorKind};
+pub use exec::MAX_EXEC_DEPTH;
 pub use funcs::{Func, FuncMap, FuncResult, json_compact, json_encode};
 pub use template::{Builder, Template};
 pub use value::{Field, Kind, Map, Struct, Value};
