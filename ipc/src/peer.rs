@@ -281,13 +281,15 @@ where
     let peer_role = inner.remote.role.to_string();
     tokio::spawn(read_loop(
         reader,
-        limit,
-        peer_role,
-        Arc::downgrade(&inner),
-        pending,
-        in_tx,
-        cancel,
-        closed_tx,
+        ReadCtx {
+            limit,
+            peer_role,
+            inner: Arc::downgrade(&inner),
+            pending,
+            inbox: in_tx,
+            cancel,
+            closed: closed_tx,
+        },
     ));
     Ok((Peer { inner }, Inbox { rx: in_rx }))
 }
@@ -353,16 +355,28 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     cancel.cancel();
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
-    mut r: FramedRead<R, LengthDelimitedCodec>,
+/// What the reader task needs besides the stream.
+struct ReadCtx {
     limit: usize,
     peer_role: String,
+    /// Weak, so that the reader alone does not keep the connection open.
     inner: Weak<Inner>,
     pending: Pending,
     inbox: mpsc::Sender<Incoming>,
     cancel: CancellationToken,
     closed: Arc<watch::Sender<Option<CloseReason>>>,
-) {
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(mut r: FramedRead<R, LengthDelimitedCodec>, ctx: ReadCtx) {
+    let ReadCtx {
+        limit,
+        peer_role,
+        inner,
+        pending,
+        inbox,
+        cancel,
+        closed,
+    } = ctx;
     let reason = loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break CloseReason::Local,
