@@ -105,16 +105,16 @@ fn match_at(p: &[char], mut pi: usize, n: &[char], mut ni: usize) -> bool {
                 }
                 let mut hit = false;
                 let mut first = true;
-                while !(p[i] == ']' && !first) {
+                while p[i] != ']' || first {
                     first = false;
                     let (lo, next) = class_char(p, i).unwrap_or((p[i], i + 1));
                     i = next;
                     let mut hi = lo;
-                    if p.get(i) == Some(&'-') {
-                        if let Some((h, next)) = class_char(p, i + 1) {
-                            hi = h;
-                            i = next;
-                        }
+                    if p.get(i) == Some(&'-')
+                        && let Some((h, next)) = class_char(p, i + 1)
+                    {
+                        hi = h;
+                        i = next;
                     }
                     if lo <= c && c <= hi {
                         hit = true;

@@ -48,10 +48,10 @@ impl FromStr for Level {
     /// Case-insensitive, as `min-level=warning` is accepted by the API.
     fn from_str(s: &str) -> Result<Level, ParseLevelError> {
         let up = s.to_ascii_uppercase();
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == up)
-            .ok_or_else(|| ParseLevelError(up))
+        match Level::ALL.into_iter().find(|l| l.as_str() == up) {
+            Some(l) => Ok(l),
+            None => Err(ParseLevelError(up)),
+        }
     }
 }
 

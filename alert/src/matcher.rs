@@ -55,7 +55,7 @@ impl Matcher {
     /// for host`), and the event is then not handled.
     pub fn matches(&self, ev: &Event) -> Result<bool, String> {
         for r in self.lambda.references() {
-            if !ev.tags.contains_key(&r) {
+            if r != "time" && !ev.tags.contains_key(&r) {
                 return Err(format!("no tag exists for {r}"));
             }
         }

@@ -10,7 +10,7 @@ use crate::options::{
 use std::time::Duration;
 
 pub(crate) enum HttpAction {
-    Post(post::PostAction),
+    Post(Box<post::PostAction>),
     Slack(SlackOptions),
     Teams(TeamsOptions),
     Telegram(TelegramOptions),
@@ -20,7 +20,7 @@ pub(crate) enum HttpAction {
     PagerDuty2(incident::PagerDuty2Action),
     VictorOps(VictorOpsOptions),
     OpsGenie2(OpsGenieOptions),
-    Alerta(incident::AlertaAction),
+    Alerta(Box<incident::AlertaAction>),
 }
 
 pub(crate) enum Body {

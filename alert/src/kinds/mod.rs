@@ -97,7 +97,7 @@ pub(crate) struct Shared {
 pub(crate) enum Action {
     /// A kind listed in `-disable-handlers`: accepted, does nothing.
     Inert,
-    Http(http::HttpAction),
+    Http(Box<http::HttpAction>),
     Log(log::LogAction),
     Tcp(tcp::TcpAction),
     Sensu(tcp::SensuAction),
@@ -109,6 +109,10 @@ pub(crate) enum Action {
 }
 
 impl Action {
+    fn http(a: http::HttpAction) -> Action {
+        Action::Http(Box::new(a))
+    }
+
     /// Builds the action for `spec`. Options are decoded strictly and templates parsed here, so
     /// that a bad spec is refused at registration and never fails per event.
     pub fn build(spec: &HandlerSpec, cfg: &Config, disabled: bool) -> Result<Action, String> {
@@ -131,41 +135,41 @@ impl Action {
                 "alert.AggregateHandlerConfig",
                 o,
             )?)?),
-            "post" => Action::Http(http::HttpAction::Post(post::PostAction::new(
+            "post" => Action::http(http::HttpAction::Post(Box::new(post::PostAction::new(
                 decode("httppost.HandlerConfig", o)?,
                 cfg,
-            )?)),
-            "slack" => Action::Http(http::HttpAction::Slack(decode("slack.HandlerConfig", o)?)),
-            "teams" => Action::Http(http::HttpAction::Teams(decode("teams.HandlerConfig", o)?)),
-            "telegram" => Action::Http(http::HttpAction::Telegram(decode(
+            )?))),
+            "slack" => Action::http(http::HttpAction::Slack(decode("slack.HandlerConfig", o)?)),
+            "teams" => Action::http(http::HttpAction::Teams(decode("teams.HandlerConfig", o)?)),
+            "telegram" => Action::http(http::HttpAction::Telegram(decode(
                 "telegram.HandlerConfig",
                 o,
             )?)),
-            "discord" => Action::Http(http::HttpAction::Discord(chat::DiscordAction::new(
+            "discord" => Action::http(http::HttpAction::Discord(chat::DiscordAction::new(
                 decode("discord.HandlerConfig", o)?,
             )?)),
-            "pushover" => Action::Http(http::HttpAction::Pushover(decode(
+            "pushover" => Action::http(http::HttpAction::Pushover(decode(
                 "pushover.HandlerConfig",
                 o,
             )?)),
-            "pagerduty" => Action::Http(http::HttpAction::PagerDuty(decode(
+            "pagerduty" => Action::http(http::HttpAction::PagerDuty(decode(
                 "pagerduty.HandlerConfig",
                 o,
             )?)),
-            "pagerduty2" => Action::Http(http::HttpAction::PagerDuty2(
+            "pagerduty2" => Action::http(http::HttpAction::PagerDuty2(
                 incident::PagerDuty2Action::new(decode("pagerduty2.HandlerConfig", o)?)?,
             )),
-            "victorops" => Action::Http(http::HttpAction::VictorOps(decode(
+            "victorops" => Action::http(http::HttpAction::VictorOps(decode(
                 "victorops.HandlerConfig",
                 o,
             )?)),
-            "opsgenie2" => Action::Http(http::HttpAction::OpsGenie2(decode(
+            "opsgenie2" => Action::http(http::HttpAction::OpsGenie2(decode(
                 "opsgenie2.HandlerConfig",
                 o,
             )?)),
-            "alerta" => Action::Http(http::HttpAction::Alerta(incident::AlertaAction::new(
-                decode("alerta.HandlerConfig", o)?,
-            )?)),
+            "alerta" => Action::http(http::HttpAction::Alerta(Box::new(
+                incident::AlertaAction::new(decode("alerta.HandlerConfig", o)?)?,
+            ))),
             k if NOT_IMPLEMENTED.contains(&k) => {
                 return Err(format!("handler kind {k:?} is not implemented"));
             }
