@@ -1,0 +1,1 @@
+//! InfluxDB integration (skeleton).
