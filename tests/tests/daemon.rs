@@ -166,3 +166,24 @@ fn log_level_is_honoured() {
         "only errors expected at level error:\n{log}"
     );
 }
+
+#[test]
+fn log_file_flag_sends_every_process_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.log");
+    let mut d = Daemon::start(DaemonOpts {
+        test_tasks: vec!["a".into()],
+        args: vec!["-log-file".into(), other.display().to_string()],
+        ..DaemonOpts::default()
+    });
+    d.running_pid("a");
+    assert!(d.stop().is_some_and(|s| s.success()));
+    let log = std::fs::read_to_string(&other).unwrap();
+    for proc_name in ["supervisor", "gossipd", "apid", "task:a"] {
+        assert!(
+            log.contains(&format!(" proc={proc_name} ")),
+            "{proc_name} missing:\n{log}"
+        );
+    }
+    assert_eq!(d.log(), "", "the configured file is overridden by the flag");
+}
