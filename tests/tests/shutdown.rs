@@ -77,3 +77,38 @@ fn sigint_stops_like_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(children.iter().all(|&p| !pid_alive(p)));
 }
+
+#[test]
+fn a_child_that_does_not_stop_is_killed_after_the_shutdown_timeout() {
+    let mut d = Daemon::start(DaemonOpts {
+        test_tasks: vec!["stuck".into(), "fine".into()],
+        shutdown_timeout: Some("1s".into()),
+        ..DaemonOpts::default()
+    });
+    let stuck = d.running_pid("stuck");
+    d.running_pid("fine");
+    let children = d.child_pids();
+    // A stopped process cannot act on Shutdown; only SIGKILL ends it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(stuck as i32), Signal::SIGSTOP).unwrap();
+
+    d.signal(Signal::SIGTERM);
+    let status = d
+        .wait_exit(Duration::from_secs(30))
+        .expect("kapacitord exits");
+    assert_eq!(status.code(), Some(0), "{}", d.diagnostics());
+    for p in &children {
+        assert!(!pid_alive(*p), "child {p} outlived the supervisor");
+    }
+    let log = d.log();
+    assert!(
+        log.contains("did not stop before the shutdown timeout"),
+        "{log}"
+    );
+    // The well-behaved worker still stopped gracefully. (gossipd may not get to leave: the
+    // timeout bounds the whole shutdown, and the stuck worker used it up.)
+    assert!(
+        log.lines()
+            .any(|l| l.contains("proc=task:fine") && l.contains("shutting down; flushing")),
+        "{log}"
+    );
+}
