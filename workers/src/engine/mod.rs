@@ -22,9 +22,9 @@ mod timeutil;
 
 pub use nodes::AlertEvent;
 
-use msg::{Group, GroupTable, Msg, PointMsg};
+use msg::{Group, GroupMap, GroupTable, Msg, PointMsg};
 use nodes::NodeImpl;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -111,7 +111,7 @@ impl TaskStats {
 /// Per-group message counts of a node's input, for `stats` nodes that observe it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct GroupCounts {
-    pub by_group: HashMap<Group, i64>,
+    pub by_group: GroupMap<i64>,
 }
 
 /// What a node sees while handling one message.

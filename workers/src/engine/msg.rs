@@ -52,6 +52,28 @@ impl Group {
     }
 }
 
+/// Hashes a `Group` by its (interned) pointer: a multiply instead of SipHash over the address,
+/// since every stateful node looks up its group on every message.
+#[derive(Default, Clone, Copy)]
+pub struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A map keyed by group.
+pub type GroupMap<V> = HashMap<Group, V, std::hash::BuildHasherDefault<PtrHasher>>;
+
 /// Interns groups by their ID so that the same tag set is always the same `Group`.
 #[derive(Default)]
 pub struct GroupTable {

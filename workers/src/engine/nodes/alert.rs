@@ -5,14 +5,13 @@
 
 use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
-use crate::engine::msg::{Group, Msg};
+use crate::engine::msg::{GroupMap, Group, Msg};
 use crate::engine::props::NodeSpec;
 use kapacitor_models::Row;
 use crate::engine::{Cx, EngineError, TaskContext};
 use kapacitor_models::{FieldValue, Fields, Point, Tags};
 use gotmpl::kapacitor::{ServerInfo, details_info, id_info, message_info};
 use gotmpl::{FuncMap, Kind, Map, Template, Value as G};
-use std::collections::HashMap;
 use tickscript::pipeline::{Arg, Property};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -123,7 +122,7 @@ pub struct Alert {
     id_field: Option<String>,
     handlers: Vec<Property>,
     server: ServerInfo,
-    states: HashMap<Group, GroupState>,
+    states: GroupMap<GroupState>,
     counters: Counters,
 }
 
@@ -236,7 +235,7 @@ impl Alert {
                 cluster_id: ctx.cluster_id.clone(),
                 server_id: ctx.server_id.clone(),
             },
-            states: HashMap::new(),
+            states: GroupMap::default(),
             counters: Counters::default(),
         })
     }

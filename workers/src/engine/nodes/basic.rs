@@ -4,12 +4,12 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::lambda::{Lambda, State, Value, to_field};
-use crate::engine::msg::{BatchMsg, Dims, Group, Msg, PointMsg};
+use crate::engine::msg::{GroupMap, BatchMsg, Dims, Group, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::result::{Row, result_json};
 use crate::engine::{EngineError, timeutil};
 use kapacitor_models::{Batch, FieldValue, Fields, Point, Tags};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tickscript::ast::{BinaryOp, Expr};
 use tickscript::pipeline::Arg;
@@ -182,7 +182,7 @@ impl NodeImpl for From {
 /// `where(lambda)`: drops points (and batch points) for which the lambda is false.
 pub struct Where {
     lambda: Lambda,
-    states: HashMap<Group, State>,
+    states: GroupMap<State>,
 }
 
 impl Where {
@@ -193,7 +193,7 @@ impl Where {
         };
         Ok(Where {
             lambda,
-            states: HashMap::new(),
+            states: GroupMap::default(),
         })
     }
 }
@@ -249,7 +249,7 @@ pub struct Eval {
     as_: Vec<String>,
     tags: HashSet<String>,
     keep: Option<Vec<String>>,
-    states: HashMap<Group, Vec<State>>,
+    states: GroupMap<Vec<State>>,
 }
 
 impl Eval {
@@ -290,7 +290,7 @@ impl Eval {
             as_,
             tags,
             keep,
-            states: HashMap::new(),
+            states: GroupMap::default(),
         })
     }
 
@@ -709,7 +709,7 @@ impl NodeImpl for Shift {
 pub struct Sample {
     n: i64,
     d: i64,
-    counts: HashMap<Group, i64>,
+    counts: GroupMap<i64>,
 }
 
 impl Sample {
@@ -722,7 +722,7 @@ impl Sample {
         Ok(Sample {
             n,
             d,
-            counts: HashMap::new(),
+            counts: GroupMap::default(),
         })
     }
 
@@ -767,7 +767,7 @@ impl NodeImpl for Sample {
 /// `changeDetect(fields...)`: passes a point only when one of the fields changed.
 pub struct ChangeDetect {
     fields: Vec<String>,
-    prev: HashMap<Group, Vec<Option<FieldValue>>>,
+    prev: GroupMap<Vec<Option<FieldValue>>>,
 }
 
 impl ChangeDetect {
@@ -778,7 +778,7 @@ impl ChangeDetect {
         }
         Ok(ChangeDetect {
             fields,
-            prev: HashMap::new(),
+            prev: GroupMap::default(),
         })
     }
 
@@ -840,7 +840,7 @@ pub struct StateTracking {
     as_: String,
     /// `Some(unit)` for stateDuration.
     unit: Option<i64>,
-    states: HashMap<Group, (State, Option<i64>, i64)>,
+    states: GroupMap<(State, Option<i64>, i64)>,
 }
 
 impl StateTracking {
@@ -870,7 +870,7 @@ impl StateTracking {
             lambda,
             as_,
             unit,
-            states: HashMap::new(),
+            states: GroupMap::default(),
         })
     }
 
@@ -990,7 +990,7 @@ impl NodeImpl for NoOp {
 pub struct HttpOut {
     endpoint: String,
     rows: Vec<(Group, Row)>,
-    index: HashMap<Group, usize>,
+    index: GroupMap<usize>,
     seen_any: bool,
 }
 
@@ -1003,7 +1003,7 @@ impl HttpOut {
         Ok(HttpOut {
             endpoint,
             rows: Vec::new(),
-            index: HashMap::new(),
+            index: GroupMap::default(),
             seen_any: false,
         })
     }

@@ -3,11 +3,11 @@
 
 use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
-use crate::engine::msg::{BatchMsg, Group, Msg, PointMsg};
+use crate::engine::msg::{GroupMap, BatchMsg, Group, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, Fields, Point, Tags};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 struct Buffer {
     time: i64,
@@ -22,9 +22,9 @@ pub struct Combine {
     delimiter: String,
     tolerance: i64,
     max: i64,
-    buffers: HashMap<Group, Buffer>,
-    batch_buffers: HashMap<Group, (i64, BTreeMap<i64, Buffer>)>,
-    states: HashMap<Group, Vec<State>>,
+    buffers: GroupMap<Buffer>,
+    batch_buffers: GroupMap<(i64, BTreeMap<i64, Buffer>)>,
+    states: GroupMap<Vec<State>>,
 }
 
 impl Combine {
@@ -52,9 +52,9 @@ impl Combine {
             delimiter,
             tolerance: spec.prop_duration("tolerance")?.unwrap_or(0).max(0),
             max,
-            buffers: HashMap::new(),
-            batch_buffers: HashMap::new(),
-            states: HashMap::new(),
+            buffers: GroupMap::default(),
+            batch_buffers: GroupMap::default(),
+            states: GroupMap::default(),
         })
     }
 
@@ -237,8 +237,8 @@ pub struct Flatten {
     delimiter: String,
     tolerance: i64,
     drop_original: bool,
-    buffers: HashMap<Group, Buffer>,
-    batch_buffers: HashMap<Group, (i64, String, Tags, BTreeMap<i64, Vec<Point>>)>,
+    buffers: GroupMap<Buffer>,
+    batch_buffers: GroupMap<(i64, String, Tags, BTreeMap<i64, Vec<Point>>)>,
 }
 
 impl Flatten {
@@ -248,8 +248,8 @@ impl Flatten {
             delimiter: spec.prop_str("delimiter")?.unwrap_or_else(|| ".".into()),
             tolerance: spec.prop_duration("tolerance")?.unwrap_or(0).max(0),
             drop_original: spec.flag("dropOriginalFieldName")?,
-            buffers: HashMap::new(),
-            batch_buffers: HashMap::new(),
+            buffers: GroupMap::default(),
+            batch_buffers: GroupMap::default(),
         })
     }
 

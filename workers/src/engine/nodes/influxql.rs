@@ -9,11 +9,10 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::EngineError;
-use crate::engine::msg::{BatchMsg, Group, Msg, PointMsg};
+use crate::engine::msg::{GroupMap, BatchMsg, Group, Msg, PointMsg};
 use crate::engine::props::{NodeSpec, arg_f64};
 use kapacitor_models::{Batch, FieldValue, Fields, Point, Tags};
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use tickscript::pipeline::Arg;
 
 mod holt_winters;
@@ -194,8 +193,8 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn NodeImpl>, EngineError> {
         field,
         as_,
         point_times,
-        contexts: HashMap::new(),
-        trans: HashMap::new(),
+        contexts: GroupMap::default(),
+        trans: GroupMap::default(),
     }))
 }
 
@@ -560,8 +559,8 @@ pub struct InfluxQl {
     field: String,
     as_: String,
     point_times: bool,
-    contexts: HashMap<Group, StreamContext>,
-    trans: HashMap<Group, TransState>,
+    contexts: GroupMap<StreamContext>,
+    trans: GroupMap<TransState>,
 }
 
 impl InfluxQl {
@@ -798,7 +797,7 @@ pub struct Derivative {
     as_: String,
     unit: i64,
     non_negative: bool,
-    prev: HashMap<Group, (i64, f64)>,
+    prev: GroupMap<(i64, f64)>,
 }
 
 impl Derivative {
@@ -816,7 +815,7 @@ impl Derivative {
             field,
             unit,
             non_negative: spec.flag("nonNegative")?,
-            prev: HashMap::new(),
+            prev: GroupMap::default(),
         })
     }
 

@@ -5,7 +5,7 @@
 //! groups that share those tags.
 
 use super::NodeImpl;
-use crate::engine::msg::{BatchMsg, Dims, Group, Msg, PointMsg};
+use crate::engine::msg::{GroupMap, BatchMsg, Dims, Group, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, FieldValue, Fields, Point};
@@ -34,10 +34,10 @@ pub struct Join {
     on: Vec<String>,
     delete_all: bool,
     parents: usize,
-    groups: HashMap<Group, JoinGroup>,
+    groups: GroupMap<JoinGroup>,
     low_marks: HashMap<(usize, Group), i64>,
-    match_buf: HashMap<Group, VecDeque<(usize, Msg)>>,
-    specific_buf: HashMap<Group, VecDeque<(usize, Msg)>>,
+    match_buf: GroupMap<VecDeque<(usize, Msg)>>,
+    specific_buf: GroupMap<VecDeque<(usize, Msg)>>,
     reported: HashSet<usize>,
     all_reported: bool,
 }
@@ -113,10 +113,10 @@ impl Join {
             on,
             delete_all: spec.flag("deleteAll")?,
             parents,
-            groups: HashMap::new(),
+            groups: GroupMap::default(),
             low_marks: HashMap::new(),
-            match_buf: HashMap::new(),
-            specific_buf: HashMap::new(),
+            match_buf: GroupMap::default(),
+            specific_buf: GroupMap::default(),
             reported: HashSet::new(),
             all_reported: false,
         })

@@ -2,11 +2,10 @@
 //! `stats(interval)` (the observed node's emitted counts per group).
 
 use super::NodeImpl;
-use crate::engine::msg::{Group, Msg, PointMsg};
+use crate::engine::msg::{GroupMap, Group, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{FieldValue, Fields, Point};
-use std::collections::HashMap;
 
 fn wall_now() -> i64 {
     std::time::SystemTime::now()
@@ -21,7 +20,7 @@ pub struct Barrier {
     idle: i64,
     period: i64,
     delete: bool,
-    groups: HashMap<Group, BarrierGroup>,
+    groups: GroupMap<BarrierGroup>,
 }
 
 struct BarrierGroup {
@@ -48,7 +47,7 @@ impl Barrier {
             idle,
             period,
             delete: spec.flag("delete")?,
-            groups: HashMap::new(),
+            groups: GroupMap::default(),
         })
     }
 }

@@ -7,11 +7,11 @@
 
 use super::NodeImpl;
 use crate::engine::Cx;
-use crate::engine::msg::{BatchMsg, Group, Msg};
+use crate::engine::msg::{BatchMsg, GroupMap, Msg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{EngineError, timeutil};
 use kapacitor_models::{Batch, Point};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 enum Kind {
     Time {
@@ -28,7 +28,7 @@ enum Kind {
 pub struct Window {
     kind: Kind,
     fill_period: bool,
-    groups: HashMap<Group, GroupWindow>,
+    groups: GroupMap<GroupWindow>,
 }
 
 struct GroupWindow {
@@ -89,7 +89,7 @@ impl Window {
         Ok(Window {
             kind,
             fill_period,
-            groups: HashMap::new(),
+            groups: GroupMap::default(),
         })
     }
 }
