@@ -81,6 +81,7 @@ pub fn build(
         "flatten" => Box::new(combine::Flatten::new(&spec)?),
         "barrier" => Box::new(stats::Barrier::new(&spec)?),
         "stats" => Box::new(stats::Stats::new(&spec)?),
+        "deadman" => Box::new(stats::Deadman::new(&spec, pipeline, ctx)?),
         k if influxql::is_influxql(k) => influxql::build(&spec)?,
         "batch" | "query" | "queryFlux" => {
             return Err(spec.err("batch tasks are not supported by this worker yet"));
