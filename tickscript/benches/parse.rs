@@ -52,6 +52,7 @@ cpu
     |influxDBOut()
         .database('alerts')
         .measurement('resources')
+        .precision('s')
 "#;
 
 fn bench(c: &mut Criterion) {
