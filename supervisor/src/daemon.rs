@@ -8,6 +8,7 @@ use crate::logging::{self, LogSettings};
 use crate::notify;
 use crate::spawn::signal_group;
 use crate::table::ProcTable;
+use crate::tasks::TaskKeepers;
 use kapacitor_config::{Config, Overrides};
 use kapacitor_gossipd::identity::Identity;
 use kapacitor_ipc::Role;
@@ -171,16 +172,8 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
 
     let gossipd = start_keeper(Role::Gossipd, None, ctx.clone());
     let apid = start_keeper(Role::Apid, None, ctx.clone());
-    let workers: Vec<KeeperHandle> = desired
-        .enabled()
-        .into_iter()
-        .map(|spec| {
-            let role = Role::Worker {
-                task_id: spec.id.clone(),
-            };
-            start_keeper(role, Some(spec), ctx.clone())
-        })
-        .collect();
+    let mut tasks = TaskKeepers::new(ctx.clone());
+    tasks.reconcile(&desired, tokio::time::Instant::now()).await;
 
     let why = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
@@ -194,7 +187,7 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
 
     let stages: [(&str, Vec<&KeeperHandle>); 3] = [
         ("http", vec![&apid]),
-        ("tasks", workers.iter().collect()),
+        ("tasks", tasks.keepers().collect()),
         ("gossip", vec![&gossipd]),
     ];
     for (name, handles) in stages {

@@ -15,3 +15,4 @@ pub mod notify;
 pub mod roles;
 pub mod spawn;
 pub mod table;
+pub mod tasks;
