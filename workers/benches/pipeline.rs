@@ -67,7 +67,10 @@ fn make_points(start: usize, n: usize, groups: usize, hosts: &[String]) -> Vec<P
             tags.insert("host".to_string(), hosts[g].clone());
             tags.insert("region".to_string(), "eu".to_string());
             let mut fields = kapacitor_models::Fields::new();
-            fields.insert("usage".to_string(), FieldValue::Float(((i * 7919) % 100) as f64));
+            fields.insert(
+                "usage".to_string(),
+                FieldValue::Float(((i * 7919) % 100) as f64),
+            );
             Point {
                 name: "cpu".to_string(),
                 tags,
@@ -95,7 +98,9 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() {
     let total = arg("--points", 3_000_000);
     let groups = arg("--groups", 1_000);
-    let hosts: Vec<String> = (0..groups.max(10_000)).map(|g| format!("host{g:05}")).collect();
+    let hosts: Vec<String> = (0..groups.max(10_000))
+        .map(|g| format!("host{g:05}"))
+        .collect();
 
     // Throughput: generate points in small chunks outside the timed region. Small chunks keep
     // the points cache-warm, as they are in a worker that just decoded them from its IPC

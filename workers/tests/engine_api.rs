@@ -27,7 +27,11 @@ fn point(name: &str, host: &str, field: &str, v: FieldValue, t: i64) -> Point {
 
 fn stat(t: &Task, node: &str, key: &str) -> i64 {
     let s = t.stats();
-    let n = s.nodes.iter().find(|n| n.name == node).expect("node exists");
+    let n = s
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .expect("node exists");
     match key {
         "collected" => n.collected,
         "emitted" => n.emitted,
@@ -46,9 +50,19 @@ fn http_out_is_null_before_data_and_lists_endpoints() {
 
 #[test]
 fn a_bad_point_is_counted_and_the_task_goes_on() {
-    let mut t = task("stream|from().measurement('cpu')|where(lambda: \"value\" > 10)|httpOut('out')").unwrap();
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Str("x".into()), T0));
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Float(11.0), T0 + S));
+    let mut t =
+        task("stream|from().measurement('cpu')|where(lambda: \"value\" > 10)|httpOut('out')")
+            .unwrap();
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Str("x".into()), T0),
+    );
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Float(11.0), T0 + S),
+    );
     assert_eq!(stat(&t, "where2", "errors"), 1);
     assert_eq!(stat(&t, "where2", "collected"), 2);
     assert_eq!(
@@ -59,11 +73,26 @@ fn a_bad_point_is_counted_and_the_task_goes_on() {
 
 #[test]
 fn from_filters_database_and_retention_policy() {
-    let mut t = task("stream|from().database('db').retentionPolicy('rp').measurement('cpu')|httpOut('out')").unwrap();
-    t.push_point("other", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0));
-    t.push_point("db", "other", point("cpu", "a", "value", FieldValue::Int(1), T0));
+    let mut t = task(
+        "stream|from().database('db').retentionPolicy('rp').measurement('cpu')|httpOut('out')",
+    )
+    .unwrap();
+    t.push_point(
+        "other",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
+    t.push_point(
+        "db",
+        "other",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
     assert_eq!(t.http_out("out").unwrap(), r#"{"series":null}"#);
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0));
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
     assert!(t.http_out("out").unwrap().contains("\"values\""));
     assert_eq!(t.measurements(), Some(&["cpu".to_string()][..]));
 }
@@ -71,9 +100,17 @@ fn from_filters_database_and_retention_policy() {
 #[test]
 fn invalid_properties_fail_task_start_without_panicking() {
     let e = task("stream|from()|window().period(10s).periodCount(5)|httpOut('x')");
-    assert!(matches!(e, Err(EngineError::InvalidNode { .. })), "{:?}", e.err());
+    assert!(
+        matches!(e, Err(EngineError::InvalidNode { .. })),
+        "{:?}",
+        e.err()
+    );
     // Kapacitor panics on a zero stats interval (#2281); here the task refuses to start.
-    let mut p = tickscript::compile("stream|from()|stats(1s)|httpOut('x')", &tickscript::Vars::new()).unwrap();
+    let mut p = tickscript::compile(
+        "stream|from()|stats(1s)|httpOut('x')",
+        &tickscript::Vars::new(),
+    )
+    .unwrap();
     p.nodes[2].args[0] = tickscript::pipeline::Arg::Duration(0);
     let e = Task::new("t", &p, TaskContext::default());
     assert!(matches!(e, Err(EngineError::InvalidNode { .. })));
@@ -86,7 +123,17 @@ fn alert_counters_and_events() {
     )
     .unwrap();
     for (i, v) in [95.0, 96.0, 50.0].iter().enumerate() {
-        t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Float(*v), T0 + i as i64 * S));
+        t.push_point(
+            "db",
+            "rp",
+            point(
+                "cpu",
+                "a",
+                "value",
+                FieldValue::Float(*v),
+                T0 + i as i64 * S,
+            ),
+        );
     }
     assert_eq!(stat(&t, "alert2", "crits_triggered"), 2);
     assert_eq!(stat(&t, "alert2", "oks_triggered"), 1);
@@ -107,7 +154,11 @@ fn idle_barrier_deletes_the_group_downstream() {
         "stream|from().measurement('cpu').groupBy('host')|barrier().idle(1s).delete(TRUE)|httpOut('out')",
     )
     .unwrap();
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0));
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
     assert!(t.http_out("out").unwrap().contains("\"host\":\"a\""));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -133,8 +184,16 @@ fn deadman_fires_when_nothing_arrives() {
 #[test]
 fn stats_node_emits_observed_counts_on_tick() {
     let mut t = task("stream|from().measurement('cpu')|stats(1s)|httpOut('stats')").unwrap();
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0));
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0 + S));
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0 + S),
+    );
     t.tick(10 * S);
     t.tick(11 * S);
     let body = t.http_out("stats").unwrap();
@@ -145,8 +204,18 @@ fn stats_node_emits_observed_counts_on_tick() {
 #[test]
 fn dot_view_has_nodes_and_edges() {
     let mut t = task("stream|from().measurement('cpu')|httpOut('out')").unwrap();
-    t.push_point("db", "rp", point("cpu", "a", "value", FieldValue::Int(1), T0));
+    t.push_point(
+        "db",
+        "rp",
+        point("cpu", "a", "value", FieldValue::Int(1), T0),
+    );
     let dot = t.stats().dot("t", t.task_type(), 0.0);
-    assert!(dot.starts_with("digraph t {\ngraph [throughput=\"0.00 points/s\"];"), "{dot}");
-    assert!(dot.contains("from1 -> http_out2 [processed=\"1\"];"), "{dot}");
+    assert!(
+        dot.starts_with("digraph t {\ngraph [throughput=\"0.00 points/s\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("from1 -> http_out2 [processed=\"1\"];"),
+        "{dot}"
+    );
 }

@@ -70,10 +70,18 @@ fn tags_of(row: &Value) -> BTreeMap<String, Value> {
 
 fn rows_match(got: &Value, exp: &Value) -> Result<(), String> {
     if got.get("name") != exp.get("name") {
-        return Err(format!("name {:?} vs expected {:?}", got.get("name"), exp.get("name")));
+        return Err(format!(
+            "name {:?} vs expected {:?}",
+            got.get("name"),
+            exp.get("name")
+        ));
     }
     if tags_of(got) != tags_of(exp) {
-        return Err(format!("tags {:?} vs expected {:?}", tags_of(got), tags_of(exp)));
+        return Err(format!(
+            "tags {:?} vs expected {:?}",
+            tags_of(got),
+            tags_of(exp)
+        ));
     }
     let empty = Value::Array(vec![]);
     let gc = got.get("columns").unwrap_or(&empty);
@@ -81,21 +89,42 @@ fn rows_match(got: &Value, exp: &Value) -> Result<(), String> {
     if gc != ec {
         return Err(format!("columns {gc} vs expected {ec}"));
     }
-    let gv = got.get("values").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-    let ev = exp.get("values").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let gv = got
+        .get("values")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let ev = exp
+        .get("values")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
     if gv.len() != ev.len() {
-        return Err(format!("{} rows vs expected {}: got {}", gv.len(), ev.len(), Value::Array(gv.clone())));
+        return Err(format!(
+            "{} rows vs expected {}: got {}",
+            gv.len(),
+            ev.len(),
+            Value::Array(gv.clone())
+        ));
     }
     let cols: Vec<String> = ec
         .as_array()
-        .map(|a| a.iter().map(|c| c.as_str().unwrap_or_default().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|c| c.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     for (i, (g, e)) in gv.iter().zip(ev.iter()).enumerate() {
         let (Some(g), Some(e)) = (g.as_array(), e.as_array()) else {
             return Err("values row is not an array".into());
         };
         if g.len() != e.len() {
-            return Err(format!("row {i}: {} values vs expected {}", g.len(), e.len()));
+            return Err(format!(
+                "row {i}: {} values vs expected {}",
+                g.len(),
+                e.len()
+            ));
         }
         for (j, (a, b)) in g.iter().zip(e.iter()).enumerate() {
             let col = cols.get(j).map(String::as_str).unwrap_or("?");
@@ -106,14 +135,21 @@ fn rows_match(got: &Value, exp: &Value) -> Result<(), String> {
 }
 
 fn series(v: &Value) -> Vec<Value> {
-    v.get("series").and_then(|s| s.as_array()).cloned().unwrap_or_default()
+    v.get("series")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn bodies_match(got: &Value, exp: &Value, ignore_order: bool) -> Result<(), String> {
     let gs = series(got);
     let es = series(exp);
     if gs.len() != es.len() {
-        return Err(format!("{} series vs expected {}: got {got}", gs.len(), es.len()));
+        return Err(format!(
+            "{} series vs expected {}: got {got}",
+            gs.len(),
+            es.len()
+        ));
     }
     if !ignore_order {
         for (i, (g, e)) in gs.iter().zip(es.iter()).enumerate() {
@@ -143,11 +179,15 @@ fn run_case(dir: &Path, case: &Value) -> Result<(), String> {
     let db = case["db"].as_str().unwrap_or("dbname");
     let rp = case["rp"].as_str().unwrap_or("rpname");
     let endpoint = case["endpoint"].as_str().ok_or("case without endpoint")?;
-    let data = std::fs::read_to_string(dir.join("data").join(case["data"].as_str().unwrap_or_default()))
-        .map_err(|e| format!("data: {e}"))?;
+    let data = std::fs::read_to_string(
+        dir.join("data")
+            .join(case["data"].as_str().unwrap_or_default()),
+    )
+    .map_err(|e| format!("data: {e}"))?;
     let pipeline = tickscript::compile(script, &tickscript::Vars::new())
         .map_err(|e| format!("compile: {e}"))?;
-    let mut task = Task::new(name, &pipeline, TaskContext::default()).map_err(|e| format!("task: {e}"))?;
+    let mut task =
+        Task::new(name, &pipeline, TaskContext::default()).map_err(|e| format!("task: {e}"))?;
     let records = srpl::parse_srpl(&data).map_err(|e| format!("srpl: {e}"))?;
     let mut first = None;
     for r in &records {
@@ -156,7 +196,8 @@ fn run_case(dir: &Path, case: &Value) -> Result<(), String> {
         let line = r
             .with_timestamp(ts - base + srpl::CONFORMANCE_EPOCH_S)
             .ok_or("cannot rewrite timestamp")?;
-        let pts = line_protocol::parse(&line, Precision::Second, 0).map_err(|e| format!("line protocol: {e}"))?;
+        let pts = line_protocol::parse(&line, Precision::Second, 0)
+            .map_err(|e| format!("line protocol: {e}"))?;
         for p in pts {
             task.push_point(&r.db, &r.rp, p);
         }
@@ -165,8 +206,13 @@ fn run_case(dir: &Path, case: &Value) -> Result<(), String> {
     let body = task
         .http_out(endpoint)
         .ok_or_else(|| format!("no endpoint {endpoint}"))?;
-    let got: Value = serde_json::from_str(&body).map_err(|e| format!("body is not JSON ({e}): {body}"))?;
-    bodies_match(&got, &case["expected"], case["ignore_series_order"].as_bool().unwrap_or(false))
+    let got: Value =
+        serde_json::from_str(&body).map_err(|e| format!("body is not JSON ({e}): {body}"))?;
+    bodies_match(
+        &got,
+        &case["expected"],
+        case["ignore_series_order"].as_bool().unwrap_or(false),
+    )
 }
 
 #[test]
@@ -175,7 +221,8 @@ fn conformance_cases() {
         eprintln!("conformance cases not found; set KAPACITOR_CONFORMANCE_DIR");
         return;
     };
-    let known_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance_known_failures.txt");
+    let known_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance_known_failures.txt");
     let known: BTreeMap<String, String> = std::fs::read_to_string(&known_path)
         .unwrap_or_default()
         .lines()
@@ -195,7 +242,8 @@ fn conformance_cases() {
     let (mut passed, mut failed) = (0, 0);
     let mut unexpected = Vec::new();
     for f in files {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read case")).expect("case JSON");
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read case"))
+            .expect("case JSON");
         let name = case["name"].as_str().unwrap_or_default().to_string();
         if filter.as_ref().is_some_and(|c| !name.contains(c.as_str())) {
             continue;
@@ -207,7 +255,9 @@ fn conformance_cases() {
                 passed += 1;
                 println!("PASS {name}");
                 if known.contains_key(&name) {
-                    println!("  note: {name} is listed in conformance_known_failures.txt but passes");
+                    println!(
+                        "  note: {name} is listed in conformance_known_failures.txt but passes"
+                    );
                 }
             }
             Err(e) => {

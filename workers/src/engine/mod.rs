@@ -273,11 +273,7 @@ impl Task {
                     _ => None,
                 });
             match (m, measurements.as_mut()) {
-                (Some(m), Some(v)) => {
-                    if !v.contains(&m) {
-                        v.push(m)
-                    }
-                }
+                (Some(m), Some(v)) if !v.contains(&m) => v.push(m),
                 (None, _) => measurements = None,
                 _ => {}
             }
@@ -351,11 +347,7 @@ impl Task {
                 collected: s.collected,
                 emitted: s.emitted,
                 errors: s.errors,
-                avg_exec_time_ns: if s.timed_calls == 0 {
-                    0
-                } else {
-                    (s.timed_ns / s.timed_calls) as i64
-                },
+                avg_exec_time_ns: s.timed_ns.checked_div(s.timed_calls).unwrap_or(0) as i64,
                 working_cardinality: s.imp.cardinality() as i64,
                 extra: extra.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             });

@@ -111,10 +111,10 @@ impl GroupTable {
                 self.buf.push_str(v);
             }
         }
-        if let Some(g) = self.groups.get(self.buf.as_str()) {
-            if Arc::ptr_eq(&g.0.dims, dims) || *g.0.dims == **dims {
-                return g.clone();
-            }
+        if let Some(g) = self.groups.get(self.buf.as_str())
+            && (Arc::ptr_eq(&g.0.dims, dims) || *g.0.dims == **dims)
+        {
+            return g.clone();
         }
         let gtags: Tags = dims
             .tag_names

@@ -5,13 +5,13 @@
 
 use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
-use crate::engine::msg::{GroupMap, Group, Msg};
+use crate::engine::msg::{Group, GroupMap, Msg};
 use crate::engine::props::NodeSpec;
-use kapacitor_models::Row;
 use crate::engine::{Cx, EngineError, TaskContext};
-use kapacitor_models::{FieldValue, Fields, Point, Tags};
 use gotmpl::kapacitor::{ServerInfo, details_info, id_info, message_info};
 use gotmpl::{FuncMap, Kind, Map, Template, Value as G};
+use kapacitor_models::Row;
+use kapacitor_models::{FieldValue, Fields, Point, Tags};
 use tickscript::pipeline::{Arg, Property};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -315,7 +315,11 @@ impl Alert {
     }
 
     fn id_data(&self, cx: &Cx, name: &str, group: &Group, tags: &Tags) -> gotmpl::Struct {
-        let g = if group.id().is_empty() { "nil" } else { group.id() };
+        let g = if group.id().is_empty() {
+            "nil"
+        } else {
+            group.id()
+        };
         id_info(
             name,
             &cx.task().task_id,
@@ -430,10 +434,11 @@ impl Alert {
         group: &Group,
         tags: &Tags,
     ) -> Result<String, String> {
-        if let Some((n, t, id)) = &st.id_cache {
-            if n == name && t == tags {
-                return Ok(id.clone());
-            }
+        if let Some((n, t, id)) = &st.id_cache
+            && n == name
+            && t == tags
+        {
+            return Ok(id.clone());
         }
         let id = self.render_id(cx, name, group, tags)?;
         st.id_cache = Some((name.to_string(), tags.clone(), id.clone()));

@@ -4,7 +4,7 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::lambda::{Lambda, State, Value, to_field};
-use crate::engine::msg::{GroupMap, BatchMsg, Dims, Group, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::result::{Row, result_json};
 use crate::engine::{EngineError, timeutil};
@@ -321,7 +321,7 @@ impl Eval {
             Some(list) if !list.is_empty() => {
                 for f in list {
                     if let Some(v) = get_var(f) {
-                        if let Some(fv) = to_field(&v) {
+                        if let Some(fv) = to_field(v) {
                             fields.insert(f.clone(), fv);
                         }
                     } else if let Some(v) = p.fields.get(f) {
@@ -818,7 +818,10 @@ impl NodeImpl for ChangeDetect {
             Msg::Batch(mut bm) => {
                 let g = bm.group.clone();
                 let pts = std::mem::take(&mut bm.b.points);
-                bm.b.points = pts.into_iter().filter(|p| self.changed(&g, p, cx)).collect();
+                bm.b.points = pts
+                    .into_iter()
+                    .filter(|p| self.changed(&g, p, cx))
+                    .collect();
                 cx.emit(Msg::Batch(bm));
             }
             Msg::Delete { ref group } => {
@@ -1149,11 +1152,9 @@ impl NodeImpl for Union {
         q.push_back(msg);
         let overfull = q.len() > UNION_MAX_BUFFER;
         self.emit_ready(cx, false);
-        if overfull {
-            if let Some(m) = self.sources[port].pop_front() {
-                cx.error("union buffer full waiting for a silent parent; releasing out of order");
-                cx.emit(m);
-            }
+        if overfull && let Some(m) = self.sources[port].pop_front() {
+            cx.error("union buffer full waiting for a silent parent; releasing out of order");
+            cx.emit(m);
         }
     }
 

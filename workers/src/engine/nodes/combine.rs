@@ -3,7 +3,7 @@
 
 use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
-use crate::engine::msg::{GroupMap, BatchMsg, Group, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, Fields, Point, Tags};
@@ -230,6 +230,9 @@ impl NodeImpl for Combine {
     }
 }
 
+/// A batch being flattened: its time, name, tags and points by (rounded) time.
+type BatchBuffer = (i64, String, Tags, BTreeMap<i64, Vec<Point>>);
+
 /// `flatten()`: merges the points of one time into one point whose field names are prefixed
 /// with the values of the `.on()` tags.
 pub struct Flatten {
@@ -238,7 +241,7 @@ pub struct Flatten {
     tolerance: i64,
     drop_original: bool,
     buffers: GroupMap<Buffer>,
-    batch_buffers: GroupMap<(i64, String, Tags, BTreeMap<i64, Vec<Point>>)>,
+    batch_buffers: GroupMap<BatchBuffer>,
 }
 
 impl Flatten {

@@ -9,7 +9,7 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::EngineError;
-use crate::engine::msg::{GroupMap, BatchMsg, Group, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::{NodeSpec, arg_f64};
 use kapacitor_models::{Batch, FieldValue, Fields, Point, Tags};
 use std::cmp::Ordering;
@@ -310,7 +310,7 @@ impl Func {
                 let mut xs: Vec<f64> = vals.iter().map(|(_, v)| as_f64(v)).collect();
                 xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
                 let n = xs.len();
-                let m = if n % 2 == 0 {
+                let m = if n.is_multiple_of(2) {
                     let lo = xs[n / 2 - 1];
                     let hi = xs[n / 2];
                     lo + (hi - lo) / 2.0
@@ -575,16 +575,16 @@ impl InfluxQl {
                     self.field
                 )),
                 Some(v) => {
-                    if let Some((_, f)) = vals.first() {
-                        if std::mem::discriminant(f) != std::mem::discriminant(v) {
-                            cx.error(format!(
-                                "field {} has wrong type: got {} exp {}",
-                                self.field,
-                                type_name(v),
-                                type_name(f)
-                            ));
-                            continue;
-                        }
+                    if let Some((_, f)) = vals.first()
+                        && std::mem::discriminant(f) != std::mem::discriminant(v)
+                    {
+                        cx.error(format!(
+                            "field {} has wrong type: got {} exp {}",
+                            self.field,
+                            type_name(v),
+                            type_name(f)
+                        ));
+                        continue;
                     }
                     vals.push((p, v.clone()));
                 }
@@ -751,10 +751,8 @@ impl NodeImpl for InfluxQl {
                     Some(c) => c.time != pm.p.time,
                     None => false,
                 };
-                if flush {
-                    if let Some(c) = self.contexts.remove(&pm.group) {
-                        self.reduce_emit(&c.name, &pm.group, c.time, &c.points, cx);
-                    }
+                if flush && let Some(c) = self.contexts.remove(&pm.group) {
+                    self.reduce_emit(&c.name, &pm.group, c.time, &c.points, cx);
                 }
                 let c = self
                     .contexts

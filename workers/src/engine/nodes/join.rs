@@ -5,7 +5,7 @@
 //! groups that share those tags.
 
 use super::NodeImpl;
-use crate::engine::msg::{GroupMap, BatchMsg, Dims, Group, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, FieldValue, Fields, Point};

@@ -2,7 +2,7 @@
 //! `stats(interval)` (the observed node's emitted counts per group).
 
 use super::NodeImpl;
-use crate::engine::msg::{GroupMap, Group, Msg, PointMsg};
+use crate::engine::msg::{Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{FieldValue, Fields, Point};
@@ -262,7 +262,10 @@ impl Deadman {
         }
         let parent_name = pipeline.node_name(observes);
         let interval_s = kapacitor_models::time_fmt::go_duration_string(interval);
-        let subst = |s: &str| s.replace("NODE_NAME", &parent_name).replace("INTERVAL", &interval_s);
+        let subst = |s: &str| {
+            s.replace("NODE_NAME", &parent_name)
+                .replace("INTERVAL", &interval_s)
+        };
         let prop = |name: &str, args: Vec<Arg>| Property {
             name: name.into(),
             args,

@@ -9,7 +9,13 @@ const GUESS_UPPER: f64 = 1.0;
 const GUESS_STEP: f64 = 0.4;
 
 /// Returns `(time, value)` forecast points (with the fitted points first when `fit`).
-pub fn forecast(points: &[(i64, f64)], h: usize, m: usize, interval: i64, fit: bool) -> Vec<(i64, f64)> {
+pub fn forecast(
+    points: &[(i64, f64)],
+    h: usize,
+    m: usize,
+    interval: i64,
+    fit: bool,
+) -> Vec<(i64, f64)> {
     let seasonal = m >= 2;
     if points.len() < 2 || (seasonal && points.len() < m) || h == 0 || interval <= 0 {
         return Vec::new();
@@ -130,12 +136,7 @@ impl Hw<'_> {
     /// seasonals back into `params` (the optimizer's vertices see both).
     fn forecast(&self, h: usize, params: &mut [f64]) -> Vec<f64> {
         for v in params.iter_mut().take(4) {
-            if *v > 1.0 {
-                *v = 1.0;
-            }
-            if *v < 0.0 {
-                *v = 0.0;
-            }
+            *v = v.clamp(0.0, 1.0);
         }
         let mut y_t = self.y[0];
         let phi = params[3];
@@ -215,9 +216,13 @@ fn optimize(
     let pn = scale * ((nf + 1.0).sqrt() - 1.0 + nf) / (nf * 2f64.sqrt());
     let qn = scale * ((nf + 1.0).sqrt() - 1.0) / (nf * 2f64.sqrt());
     v[0].copy_from_slice(start);
-    for i in 1..=n {
-        for j in 0..n {
-            v[i][j] = if i - 1 == j { pn + start[j] } else { qn + start[j] };
+    for (i, row) in v.iter_mut().enumerate().skip(1) {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = if i - 1 == j {
+                pn + start[j]
+            } else {
+                qn + start[j]
+            };
         }
     }
     for j in 0..=n {
