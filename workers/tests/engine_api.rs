@@ -202,6 +202,21 @@ fn stats_node_emits_observed_counts_on_tick() {
 }
 
 #[test]
+fn stats_json_has_kapacitor_shape() {
+    let mut t = task("stream|from().measurement('cpu')|httpOut('out')").unwrap();
+    t.push_points(
+        "db",
+        "rp",
+        vec![point("cpu", "a", "value", FieldValue::Int(1), T0)],
+    );
+    let v: serde_json::Value = serde_json::from_str(&t.stats_json()).unwrap();
+    assert_eq!(v["node-stats"]["from1"]["collected"], 1);
+    assert_eq!(v["node-stats"]["from1"]["emitted"], 1);
+    assert_eq!(v["node-stats"]["http_out2"]["working_cardinality"], 1);
+    assert!(v["task-stats"]["throughput"].is_number());
+}
+
+#[test]
 fn dot_view_has_nodes_and_edges() {
     let mut t = task("stream|from().measurement('cpu')|httpOut('out')").unwrap();
     t.push_point(

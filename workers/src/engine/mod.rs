@@ -74,6 +74,40 @@ pub struct TaskStats {
 }
 
 impl TaskStats {
+    /// Kapacitor's task `stats` JSON (keys sorted, as Go prints maps).
+    pub fn to_json(&self, throughput: f64) -> String {
+        let mut nodes = serde_json::Map::new();
+        for n in &self.nodes {
+            let mut m: BTreeMap<&str, i64> = BTreeMap::new();
+            m.insert("avg_exec_time_ns", n.avg_exec_time_ns);
+            m.insert("collected", n.collected);
+            m.insert("emitted", n.emitted);
+            m.insert("errors", n.errors);
+            m.insert("working_cardinality", n.working_cardinality);
+            for (k, v) in &n.extra {
+                m.insert(k, *v);
+            }
+            nodes.insert(
+                n.name.clone(),
+                serde_json::Value::Object(
+                    m.into_iter()
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
+                        .collect(),
+                ),
+            );
+        }
+        let mut sorted: Vec<(String, serde_json::Value)> = nodes.into_iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let tp = serde_json::Number::from_f64(throughput)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::from(0));
+        serde_json::json!({
+            "node-stats": serde_json::Value::Object(sorted.into_iter().collect()),
+            "task-stats": {"throughput": tp},
+        })
+        .to_string()
+    }
+
     /// The DOT view with attributes, as `GET /kapacitor/v1/tasks/<id>` shows for an
     /// executing task (`dot-view=attributes`).
     pub fn dot(&self, task_id: &str, task_type: TaskType, throughput: f64) -> String {
@@ -198,6 +232,9 @@ pub struct Task {
     current: Option<usize>,
     measurements: Option<Vec<String>>,
     nil_group: Option<Group>,
+    /// `(time, points received)` at the previous tick, for `throughput`.
+    last_tick: Option<(i64, i64)>,
+    throughput: f64,
 }
 
 impl Task {
@@ -289,6 +326,8 @@ impl Task {
             current: None,
             measurements,
             nil_group: None,
+            last_tick: None,
+            throughput: 0.0,
         })
     }
 
@@ -312,8 +351,33 @@ impl Task {
         self.sources = sources;
     }
 
+    /// Runs a batch of points written to `db`.`rp`, in order.
+    pub fn push_points(&mut self, db: &str, rp: &str, points: Vec<Point>) {
+        for p in points {
+            self.push_point(db, rp, p);
+        }
+    }
+
+    /// Points per second received since the previous tick (Kapacitor's `throughput`).
+    pub fn throughput(&self) -> f64 {
+        self.throughput
+    }
+
+    /// The task's `stats` object as Kapacitor shows it:
+    /// `{"task-stats":{"throughput":..},"node-stats":{"from1":{"avg_exec_time_ns":..,..}}}`.
+    pub fn stats_json(&self) -> String {
+        self.stats().to_json(self.throughput)
+    }
+
     /// Wall-clock work: barrier idle/period, stats and deadman intervals.
     pub fn tick(&mut self, now_ns: i64) {
+        let received: i64 = self.sources.iter().map(|&s| self.slots[s].collected).sum();
+        if let Some((t, n)) = self.last_tick
+            && now_ns > t
+        {
+            self.throughput = (received - n) as f64 / ((now_ns - t) as f64 / 1e9);
+        }
+        self.last_tick = Some((now_ns, received));
         for i in 0..self.slots.len() {
             self.run_guarded(|t| t.tick_node(i, now_ns));
         }
