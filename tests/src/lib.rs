@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// How long `Daemon::start` waits for the first successful ping.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+const PORT_TAKEN: &str = "the HTTP port was taken before kapacitord could bind it";
+
 /// Generous bound for "eventually" conditions; a liveness guard, not a performance claim.
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
 
@@ -154,11 +156,19 @@ pub mod http {
     use std::time::Duration;
 
     fn agent() -> ureq::Agent {
+        agent_with_timeout(Duration::from_secs(10))
+    }
+
+    fn agent_with_timeout(timeout: Duration) -> ureq::Agent {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
+            .timeout_global(Some(timeout))
             .build()
             .into()
+    }
+
+    pub fn get_with_timeout(url: &str, timeout: Duration) -> Result<Response, String> {
+        finish(agent_with_timeout(timeout).get(url).call())
     }
 
     fn finish(
@@ -218,6 +228,8 @@ pub struct DaemonOpts {
     pub dir: Option<PathBuf>,
     /// Name the config file through `KAPACITOR_CONFIG_PATH` instead of `-config`.
     pub config_via_env: bool,
+    /// HTTP port of the first attempt (default: a free port).
+    pub http_port: Option<u16>,
 }
 
 impl DaemonOpts {
@@ -267,7 +279,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Writes a configuration with a free HTTP port into a temp dir, starts `kapacitord`
-    /// with it (in its own process group), and waits until ping answers.
+    /// with it (in its own process group), and waits until ping answers. If another process
+    /// grabbed the port in between, it starts over on a new port (up to three times).
     pub fn start(opts: DaemonOpts) -> Daemon {
         let (tmp, dir) = match &opts.dir {
             Some(d) => (None, d.clone()),
@@ -280,7 +293,27 @@ impl Daemon {
                 (Some(t), p)
             }
         };
-        let port = free_port();
+        let mut tmp = tmp;
+        for attempt in 1..=3 {
+            let port = match opts.http_port {
+                Some(p) if attempt == 1 => p,
+                _ => free_port(),
+            };
+            let mut d = Daemon::spawn(&opts, port, dir.clone(), tmp.take());
+            match d.wait_ready() {
+                Ok(()) => return d,
+                Err(e) if attempt < 3 && e == PORT_TAKEN => {
+                    tmp = d._tmp.take();
+                    d.cleanup();
+                    let _ = fs::remove_file(dir.join("kapacitord.log"));
+                }
+                Err(e) => panic!("{e}\n{}", d.diagnostics()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn(opts: &DaemonOpts, port: u16, dir: PathBuf, tmp: Option<tempfile::TempDir>) -> Daemon {
         let config = format!(
             "hostname = \"localhost\"\n\
              data_dir = \"{data}\"\n\
@@ -318,37 +351,32 @@ impl Daemon {
         }
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("spawning kapacitord");
-        let mut d = Daemon {
+        Daemon {
             child: Some(child),
             _tmp: tmp,
             dir,
             port,
             known_children: Vec::new(),
-        };
-        d.wait_ready();
-        d
+        }
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.try_exit_status() {
-                panic!(
-                    "kapacitord exited during start-up ({status})\n{}",
-                    self.diagnostics()
-                );
+                return Err(format!("kapacitord exited during start-up ({status})"));
             }
-            if self
-                .try_get("/kapacitor/v1/ping")
-                .is_some_and(|r| r.status == 204)
+            if self.log().contains("cannot listen for HTTP") {
+                return Err(PORT_TAKEN.into());
+            }
+            // Short timeout: whoever holds a taken port may accept and never answer.
+            let ping = format!("{}/kapacitor/v1/ping", self.url());
+            if http::get_with_timeout(&ping, Duration::from_secs(1)).is_ok_and(|r| r.status == 204)
             {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "kapacitord did not answer ping in time\n{}",
-                    self.diagnostics()
-                );
+                return Err("kapacitord did not answer ping in time".into());
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -187,3 +187,15 @@ fn log_file_flag_sends_every_process_there() {
     }
     assert_eq!(d.log(), "", "the configured file is overridden by the flag");
 }
+
+#[test]
+fn an_http_port_in_use_is_an_apid_error_and_the_harness_moves_on() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let d = Daemon::start(DaemonOpts {
+        http_port: Some(port),
+        ..DaemonOpts::default()
+    });
+    assert_ne!(d.port(), port);
+    assert_eq!(d.get("/kapacitor/v1/ping").status, 204);
+}
