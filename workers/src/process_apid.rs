@@ -89,3 +89,105 @@ pub async fn run(path: PathBuf, task_id: String, engine: EngineHandle, cancel: C
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process_engine::Engine;
+    use crate::process_runner::{WorkerContext, counting_runner};
+    use kapacitor_ipc::{Peer, TaskSpec};
+    use kapacitor_models::Point;
+    use tokio::net::UnixListener;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            task_type: "stream".into(),
+            dbrps: vec![],
+            script: String::new(),
+            vars_json: "{}".into(),
+        }
+    }
+
+    /// Accepts one worker connection the way apid does; returns the peer.
+    async fn accept(listener: &UnixListener) -> Peer {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (peer, inbox) = handshake(stream, Hello::new(Role::Apid), PeerOptions::default())
+            .await
+            .unwrap();
+        std::mem::forget(inbox);
+        assert_eq!(
+            peer.remote().role,
+            Role::Worker {
+                task_id: "t".into()
+            }
+        );
+        peer
+    }
+
+    async fn points_received(peer: &Peer) -> u64 {
+        match peer.request(Message::StatsRequest).await.unwrap() {
+            Message::Stats { json } => {
+                let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+                v["points_received"].as_u64().unwrap()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn feeds_the_engine_answers_reads_and_redials() {
+        let path = std::env::temp_dir().join(format!("kapd-apid-link-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let engine = Engine::start(spec(), WorkerContext::default(), counting_runner).unwrap();
+        let cancel = CancellationToken::new();
+        let link = tokio::spawn(run(
+            path.clone(),
+            "t".into(),
+            engine.handle(),
+            cancel.clone(),
+        ));
+
+        let apid = accept(&listener).await;
+        let point = Point {
+            name: "cpu".into(),
+            tags: Default::default(),
+            fields: Default::default(),
+            time: 1,
+        };
+        apid.send(Message::Points {
+            db: "db".into(),
+            rp: "rp".into(),
+            points: vec![point.clone(); 3],
+        })
+        .await
+        .unwrap();
+        assert_eq!(points_received(&apid).await, 3);
+        let reply = apid
+            .request(Message::HttpOutRequest {
+                endpoint: "nope".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply, Message::HttpOutResponse { body: None });
+
+        // apid goes away; the worker dials again and the task's state is intact.
+        apid.close();
+        drop(apid);
+        let apid = accept(&listener).await;
+        apid.send(Message::Points {
+            db: "db".into(),
+            rp: "rp".into(),
+            points: vec![point],
+        })
+        .await
+        .unwrap();
+        assert_eq!(points_received(&apid).await, 4);
+
+        cancel.cancel();
+        link.await.unwrap();
+        engine.finish().await;
+        let _ = std::fs::remove_file(&path);
+    }
+}
