@@ -102,15 +102,15 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::Error {
-                message: String::new(),
+            msg: Message::AlertEvents {
+                json: String::new(),
             },
         })
         .unwrap();
         assert_eq!(
             last[2] as u32,
             MESSAGE_VARIANTS - 1,
-            "update MESSAGE_VARIANTS (and keep Message::Error last in this test)"
+            "update MESSAGE_VARIANTS (and keep the last variant in this test)"
         );
     }
 

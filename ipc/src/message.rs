@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 17;
+pub const MESSAGE_VARIANTS: u32 = 33;
 
 /// Every message of every connection.
 ///
@@ -213,6 +213,79 @@ pub enum Message {
     Error {
         message: String,
     },
+    /// apid → supervisor: every stored task; answered with `Tasks`.
+    TaskListRequest,
+    /// apid → supervisor: one task; answered with `Tasks` (empty when unknown).
+    TaskGetRequest {
+        id: String,
+    },
+    /// Stored tasks with their runtime state.
+    Tasks(Vec<TaskState>),
+    /// apid → supervisor: store a task (the store's `TaskRecord` as JSON) and make its worker
+    /// match its status. `create` refuses an existing id; `previous_id` renames (the old
+    /// record is removed in the same transaction). Answered with `Tasks` (the task) or
+    /// `Rejected`.
+    TaskPut {
+        record_json: String,
+        create: bool,
+        previous_id: Option<String>,
+    },
+    /// apid → supervisor: stop and remove a task; answered with `Done`.
+    TaskDelete {
+        id: String,
+    },
+    /// apid → supervisor: every stored template (`TemplateRecord` JSON); answered with
+    /// `Templates`.
+    TemplateListRequest,
+    TemplateGetRequest {
+        id: String,
+    },
+    Templates(Vec<String>),
+    /// apid → supervisor: store a template and, in the same transaction, the task records of
+    /// its tasks (re-rendered from the new script); running ones are reloaded.
+    TemplatePut {
+        record_json: String,
+        create: bool,
+        previous_id: Option<String>,
+        tasks_json: Vec<String>,
+    },
+    TemplateDelete {
+        id: String,
+    },
+    /// A request was carried out and has nothing to return.
+    Done,
+    /// The request is invalid (the caller's fault: a duplicate id...); HTTP 400.
+    Rejected {
+        message: String,
+    },
+    /// Worker → apid, first message on the data link: what to route to this worker. `None`
+    /// measurements means every measurement of the dbrps.
+    Subscribe {
+        dbrps: Vec<Dbrp>,
+        measurements: Option<Vec<String>>,
+    },
+    /// apid → worker: the task's DOT with its stats (`labels`: graphviz label view).
+    DotRequest {
+        labels: bool,
+    },
+    Dot {
+        dot: String,
+    },
+    /// Worker → apid: alert events of the task, as a JSON array.
+    AlertEvents {
+        json: String,
+    },
+}
+
+/// A stored task and what its worker is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskState {
+    /// The store's `TaskRecord` as JSON.
+    pub record_json: String,
+    /// The worker process is running and has built the task.
+    pub executing: bool,
+    /// Why the task is not executing (start failure, crash loop); empty otherwise.
+    pub error: String,
 }
 
 impl Message {
@@ -236,6 +309,22 @@ impl Message {
             Message::StatsRequest => "StatsRequest",
             Message::Stats { .. } => "Stats",
             Message::Error { .. } => "Error",
+            Message::TaskListRequest => "TaskListRequest",
+            Message::TaskGetRequest { .. } => "TaskGetRequest",
+            Message::Tasks(_) => "Tasks",
+            Message::TaskPut { .. } => "TaskPut",
+            Message::TaskDelete { .. } => "TaskDelete",
+            Message::TemplateListRequest => "TemplateListRequest",
+            Message::TemplateGetRequest { .. } => "TemplateGetRequest",
+            Message::Templates(_) => "Templates",
+            Message::TemplatePut { .. } => "TemplatePut",
+            Message::TemplateDelete { .. } => "TemplateDelete",
+            Message::Done => "Done",
+            Message::Rejected { .. } => "Rejected",
+            Message::Subscribe { .. } => "Subscribe",
+            Message::DotRequest { .. } => "DotRequest",
+            Message::Dot { .. } => "Dot",
+            Message::AlertEvents { .. } => "AlertEvents",
         }
     }
 }
