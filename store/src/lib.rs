@@ -171,6 +171,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Every record of a namespace in key order, each decoded on its own: one unreadable
+    /// record is reported in its slot instead of hiding the others (boot must start every
+    /// task it can, and name the ones it cannot).
+    pub fn list_each<T: DeserializeOwned>(
+        &self,
+        ns: Namespace,
+    ) -> Result<Vec<(String, Result<T, StoreError>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ns.table())?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            let key = k.value().to_string();
+            let rec = decode(ns, &key, v.value());
+            out.push((key, rec));
+        }
+        Ok(out)
+    }
+
     pub fn put<T: Serialize>(&self, ns: Namespace, key: &str, value: &T) -> Result<(), StoreError> {
         self.apply(&[Op::Put(ns, key.to_string(), encode(ns, value)?)])
     }
@@ -295,6 +314,19 @@ mod tests {
         assert!(e.to_string().contains("tasks/x"), "{e}");
         let e = s.list::<TemplateRecord>(Namespace::Templates).unwrap_err();
         assert!(e.to_string().contains("templates/y"), "{e}");
+        s.put(Namespace::Tasks, "ok", &TaskRecord::new_for_test("ok"))
+            .unwrap();
+        let each = s.list_each::<TaskRecord>(Namespace::Tasks).unwrap();
+        assert_eq!(each.len(), 2);
+        assert_eq!(each[0].1.as_ref().unwrap().id, "ok");
+        assert!(
+            each[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("tasks/x")
+        );
     }
 
     #[test]
