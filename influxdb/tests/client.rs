@@ -77,11 +77,20 @@ async fn server_errors_are_returned_with_the_server_text() {
         other => panic!("{other:?}"),
     }
     let err = c
-        .write("nope", "", Precision::Nanosecond, "", &[point("m", "a", 1.0, 1)])
+        .write(
+            "nope",
+            "",
+            Precision::Nanosecond,
+            "",
+            &[point("m", "a", 1.0, 1)],
+        )
         .await
         .unwrap_err();
     match &err {
-        Error::Server { status: 404, message } => {
+        Error::Server {
+            status: 404,
+            message,
+        } => {
             assert!(message.contains("database not found"), "{message}")
         }
         other => panic!("{other:?}"),
@@ -120,9 +129,15 @@ async fn down_server_is_an_error_and_recovery_after_restart_works() {
     assert!(err.to_string().contains("startup-timeout"), "{err}");
     influx.restart();
     c.ping_with_backoff(Duration::from_secs(10)).await.unwrap();
-    c.write("db", "", Precision::Nanosecond, "", &[point("m", "a", 1.0, 5)])
-        .await
-        .unwrap();
+    c.write(
+        "db",
+        "",
+        Precision::Nanosecond,
+        "",
+        &[point("m", "a", 1.0, 5)],
+    )
+    .await
+    .unwrap();
 }
 
 #[test]

@@ -238,8 +238,10 @@ async fn cluster_mode_sends_to_every_member() {
     };
     subs.sync(&m).await.unwrap();
     let now = list(&c).await;
-    assert!(now.iter().all(|r| r.3
-        == ["http://kap1.example:9092", "http://kap2.example:9092"]));
+    assert!(
+        now.iter()
+            .all(|r| r.3 == ["http://kap1.example:9092", "http://kap2.example:9092"])
+    );
     // The peer left: the subscription is recreated without it.
     let r = subs.sync(&member()).await.unwrap();
     assert_eq!(r.created.len(), 3);
@@ -264,11 +266,12 @@ async fn udp_subscriptions_deliver_points_to_the_sink() {
     subs.sync(&member()).await.unwrap();
     assert_eq!(subs.udp_listener_count().await, 3);
     let port = subs.udp_port("app", "autogen").await.unwrap();
-    assert!(
-        list(&c)
-            .await
-            .contains(&row("app", "autogen", OURS, &format!("udp://127.0.0.1:{port}")))
-    );
+    assert!(list(&c).await.contains(&row(
+        "app",
+        "autogen",
+        OURS,
+        &format!("udp://127.0.0.1:{port}")
+    )));
     // Idempotent: the same listeners, nothing recreated.
     let r = subs.sync(&member()).await.unwrap();
     assert!(r.created.is_empty(), "{r:?}");
@@ -294,6 +297,17 @@ async fn udp_subscriptions_deliver_points_to_the_sink() {
     assert_eq!(got[0].2.time, 1_000_000_000);
 }
 
+/// Polls the subscriptions until `pred` holds (true) or 10 s passed (false).
+async fn wait_for(c: &Client, pred: impl Fn(&BTreeSet<Row>) -> bool) -> bool {
+    for _ in 0..200 {
+        if try_list(c).await.is_some_and(|s| pred(&s)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn sync_loop_survives_a_down_influxdb_and_picks_up_new_databases() {
     let (mut influx, c) = setup().await;
@@ -305,30 +319,17 @@ async fn sync_loop_survives_a_down_influxdb_and_picks_up_new_databases() {
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(run_sync_loop(subs.clone(), member_rx, stop_rx));
 
-    let wait_for = |pred: Box<dyn Fn(&BTreeSet<Row>) -> bool>| {
-        let c = c.clone();
-        async move {
-            for _ in 0..200 {
-                if try_list(&c).await.is_some_and(|s| pred(&s)) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            false
-        }
-    };
-    assert!(wait_for(Box::new(|s| s.len() == 3)).await);
+    assert!(wait_for(&c, |s| s.len() == 3).await);
 
     influx.stop();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(!task.is_finished(), "the loop must survive InfluxDB going away");
+    assert!(
+        !task.is_finished(),
+        "the loop must survive InfluxDB going away"
+    );
     influx.restart();
     c.create_database("later").await.unwrap();
-    assert!(
-        wait_for(Box::new(|s| s
-            .contains(&row("later", "autogen", OURS, DEST))))
-        .await
-    );
+    assert!(wait_for(&c, |s| s.contains(&row("later", "autogen", OURS, DEST))).await);
 
     stop_tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)

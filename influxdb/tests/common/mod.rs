@@ -122,7 +122,11 @@ bind-address = "127.0.0.1:{rpc}"
             if self.ping() {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("influxd exited early ({status}):\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -141,7 +145,9 @@ bind-address = "127.0.0.1:{rpc}"
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        if s.write_all(b"GET /ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .is_err()
+        {
             return false;
         }
         let mut buf = [0u8; 64];
