@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cli;
+pub mod conformance;
+
 /// How long `Daemon::start` waits for the first successful ping.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 const PORT_TAKEN: &str = "the HTTP port was taken before kapacitord could bind it";
@@ -68,6 +71,21 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         }
         if Instant::now() > deadline {
             panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `f` every 50 ms until it is true (returns true) or `timeout` passes (returns false):
+/// for things that may legitimately never happen.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -208,6 +226,39 @@ pub mod http {
 
     pub fn delete(url: &str) -> Result<Response, String> {
         finish(agent().delete(url).call())
+    }
+
+    /// POST with `Content-Type: application/json`, as Kapacitor's own client sends.
+    pub fn post_json(url: &str, body: &str) -> Result<Response, String> {
+        finish(
+            agent()
+                .post(url)
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
+    /// PATCH with `Content-Type: application/json`.
+    pub fn patch_json(url: &str, body: &str) -> Result<Response, String> {
+        finish(
+            agent()
+                .patch(url)
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
+    /// Percent-encodes a query-string value (everything but unreserved characters).
+    pub fn query_escape(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
     }
 }
 
@@ -431,6 +482,40 @@ impl Daemon {
     pub fn post(&self, path: &str, body: &str) -> Response {
         http::post(&format!("{}{path}", self.url()), body)
             .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.diagnostics()))
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        http::delete(&format!("{}{path}", self.url()))
+            .unwrap_or_else(|e| panic!("DELETE {path}: {e}\n{}", self.diagnostics()))
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        http::post_json(&format!("{}{path}", self.url()), &body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.diagnostics()))
+    }
+
+    pub fn patch_json(&self, path: &str, body: &serde_json::Value) -> Response {
+        http::patch_json(&format!("{}{path}", self.url()), &body.to_string())
+            .unwrap_or_else(|e| panic!("PATCH {path}: {e}\n{}", self.diagnostics()))
+    }
+
+    /// POSTs line protocol to `/kapacitor/v1/write`; panics unless the answer is 204.
+    pub fn write(&self, db: &str, rp: &str, precision: &str, lines: &str) {
+        let path = format!(
+            "/kapacitor/v1/write?db={}&rp={}&precision={}",
+            http::query_escape(db),
+            http::query_escape(rp),
+            http::query_escape(precision)
+        );
+        let r = self.post(&path, lines);
+        assert_eq!(r.status, 204, "write: {}", r.body);
+    }
+
+    /// The task object (`GET /kapacitor/v1/tasks/<id>`); panics unless the answer is 200.
+    pub fn task(&self, id: &str) -> Value {
+        let r = self.get(&format!("/kapacitor/v1/tasks/{id}"));
+        assert_eq!(r.status, 200, "GET task {id}: {}", r.body);
+        r.json()
     }
 
     /// The process tree as the supervisor reports it, children only.

@@ -1,0 +1,484 @@
+//! The black-box conformance runner of `shared/conformance/README.md`: load the cases, run
+//! each one against a server over HTTP (delete, create enabled, write the rebased data, poll
+//! the httpOut endpoint, delete), and compare bodies with the README's matching rules.
+//!
+//! The matching rules are a copy of those in `workers/tests/engine_conformance.rs` (the
+//! in-process runner of the same cases), moved here because a test file cannot be a dependency.
+
+use crate::http;
+use kapacitor_models::srpl;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One case file of `cases/*.json`.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub script: String,
+    pub db: String,
+    pub rp: String,
+    /// Bare file name of the `.srpl` data.
+    pub data: String,
+    pub endpoint: String,
+    pub expected: Value,
+    pub ignore_series_order: bool,
+    /// The case file it came from, for messages.
+    pub file: PathBuf,
+}
+
+impl Case {
+    /// Parses a case file's JSON; every required key missing is an error naming it.
+    pub fn from_json(file: &Path, v: &Value) -> Result<Case, String> {
+        let s = |key: &str| -> Result<String, String> {
+            v.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("{}: missing string key {key:?}", file.display()))
+        };
+        Ok(Case {
+            name: s("name")?,
+            script: s("script")?,
+            db: s("db")?,
+            rp: s("rp")?,
+            data: s("data")?,
+            endpoint: s("endpoint")?,
+            expected: v.get("expected").cloned().unwrap_or(Value::Null),
+            ignore_series_order: v
+                .get("ignore_series_order")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            file: file.to_path_buf(),
+        })
+    }
+
+    /// True when the expected body has no series (then "nothing yet" must be waited out).
+    pub fn expects_nothing(&self) -> bool {
+        series(&self.expected).is_empty()
+    }
+}
+
+/// Where the cases and their data files are.
+#[derive(Debug, Clone)]
+pub struct CaseSet {
+    pub cases_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+/// The published cases: `$KAPACITOR_CONFORMANCE_DIR`, else `shared/conformance` found next to
+/// the workspace, else `/work/shared/conformance`.
+pub fn shared_dir() -> Option<PathBuf> {
+    if let Ok(d) = std::env::var("KAPACITOR_CONFORMANCE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        here.join("../../shared/conformance"),
+        here.join("../shared/conformance"),
+        PathBuf::from("/work/shared/conformance"),
+    ]
+    .into_iter()
+    .find(|p| p.join("cases").is_dir())
+}
+
+impl CaseSet {
+    /// The case set to run: `CONFORMANCE_CASES` when set (a directory holding `cases/` and
+    /// `data/`, or a directory of case files whose data is in `./data`, `../data` or the
+    /// published data directory), otherwise the published cases.
+    pub fn from_env() -> Result<CaseSet, String> {
+        let published = shared_dir();
+        match std::env::var("CONFORMANCE_CASES") {
+            Ok(dir) if !dir.is_empty() => CaseSet::at(Path::new(&dir), published.as_deref()),
+            _ => {
+                let dir = published.ok_or(
+                    "conformance cases not found; set KAPACITOR_CONFORMANCE_DIR or CONFORMANCE_CASES",
+                )?;
+                CaseSet::at(&dir, None)
+            }
+        }
+    }
+
+    /// A case set rooted at `dir` (see [`CaseSet::from_env`]).
+    pub fn at(dir: &Path, fallback: Option<&Path>) -> Result<CaseSet, String> {
+        let cases_dir = if dir.join("cases").is_dir() {
+            dir.join("cases")
+        } else {
+            dir.to_path_buf()
+        };
+        if !cases_dir.is_dir() {
+            return Err(format!("{} is not a directory", cases_dir.display()));
+        }
+        let candidates = [
+            Some(cases_dir.join("data")),
+            cases_dir.parent().map(|p| p.join("data")),
+            fallback.map(|f| f.join("data")),
+        ];
+        let data_dir = candidates
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_dir())
+            .ok_or_else(|| format!("no data/ directory next to {}", cases_dir.display()))?;
+        Ok(CaseSet {
+            cases_dir,
+            data_dir,
+        })
+    }
+
+    /// Every `*.json` case, sorted by file name.
+    pub fn load(&self) -> Result<Vec<Case>, String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.cases_dir)
+            .map_err(|e| format!("{}: {e}", self.cases_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                let text =
+                    std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let v: Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not JSON: {e}", f.display()))?;
+                Case::from_json(f, &v)
+            })
+            .collect()
+    }
+
+    /// The case's data as one line-protocol body, rebased to 1971-01-01 and in file order.
+    pub fn rebased_body(&self, case: &Case) -> Result<String, String> {
+        let path = self.data_dir.join(&case.data);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let records = srpl::parse_srpl(&text).map_err(|e| format!("{}: {e}", case.data))?;
+        if let Some(r) = records.iter().find(|r| r.db != case.db || r.rp != case.rp) {
+            // The README promises one dbrp per file; a second one would need several writes.
+            return Err(format!(
+                "{}: record for {}.{} but the case writes to {}.{}",
+                case.data, r.db, r.rp, case.db, case.rp
+            ));
+        }
+        srpl::rebased_body(&records).map_err(|e| format!("{}: {e}", case.data))
+    }
+}
+
+/// `<name> <reason>` lines of a known-failures file (`#` comments and blank lines skipped).
+pub fn parse_known_failures(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((n, r)) => (n.to_string(), r.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// Timing of the HTTP procedure (README step 4).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub poll_every: Duration,
+    pub timeout: Duration,
+    /// How long to wait before trusting an empty body when nothing is expected.
+    pub settle_empty: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll_every: Duration::from_millis(100),
+            timeout: Duration::from_secs(10),
+            settle_empty: Duration::from_secs(1),
+        }
+    }
+}
+
+fn task_url(base: &str, id: &str) -> String {
+    format!("{base}/kapacitor/v1/tasks/{id}")
+}
+
+/// Runs one case against the server at `base` (`http://host:port`): README steps 1–5. The
+/// task is deleted afterwards whatever the outcome.
+pub fn run_case(base: &str, set: &CaseSet, case: &Case, timing: Timing) -> Result<(), String> {
+    let body = set.rebased_body(case)?;
+    let task = task_url(base, &case.name);
+    let r = http::delete(&task).map_err(|e| format!("DELETE task: {e}"))?;
+    if !matches!(r.status, 204 | 404) {
+        return Err(format!("DELETE task: {} {}", r.status, r.body));
+    }
+    let result = create_write_poll(base, case, &body, timing);
+    let _ = http::delete(&task);
+    result
+}
+
+fn create_write_poll(base: &str, case: &Case, body: &str, timing: Timing) -> Result<(), String> {
+    let create = json!({
+        "id": case.name,
+        "type": "stream",
+        "dbrps": [{"db": case.db, "rp": case.rp}],
+        "script": case.script,
+        "status": "enabled",
+    });
+    let r = http::post_json(&format!("{base}/kapacitor/v1/tasks"), &create.to_string())
+        .map_err(|e| format!("POST task: {e}"))?;
+    if r.status != 200 {
+        return Err(format!("POST task: {} {}", r.status, r.body));
+    }
+    let write = format!(
+        "{base}/kapacitor/v1/write?db={}&rp={}&precision=s",
+        http::query_escape(&case.db),
+        http::query_escape(&case.rp)
+    );
+    let r = http::post(&write, body).map_err(|e| format!("write: {e}"))?;
+    if r.status != 204 {
+        return Err(format!("write: {} {}", r.status, r.body));
+    }
+    let out = format!("{}/{}", task_url(base, &case.name), case.endpoint);
+    if case.expects_nothing() {
+        std::thread::sleep(timing.settle_empty);
+    }
+    let deadline = Instant::now() + timing.timeout;
+    loop {
+        let last = match http::get(&out) {
+            Ok(r) if r.status == 200 => match serde_json::from_str::<Value>(&r.body) {
+                Ok(got) => match bodies_match(&got, &case.expected, case.ignore_series_order) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e,
+                },
+                Err(e) => format!("body is not JSON ({e}): {}", r.body),
+            },
+            Ok(r) => format!("GET {}: {} {}", case.endpoint, r.status, r.body),
+            Err(e) => format!("GET {}: {e}", case.endpoint),
+        };
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        std::thread::sleep(timing.poll_every);
+    }
+}
+
+fn values_match(col: &str, a: &Value, b: &Value) -> Result<(), String> {
+    if col == "time" {
+        let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else {
+            return Err(format!("time values {a} vs expected {b}"));
+        };
+        let px = kapacitor_models::time_fmt::parse_rfc3339(x).map_err(|e| format!("{x}: {e}"))?;
+        let py = kapacitor_models::time_fmt::parse_rfc3339(y).map_err(|e| format!("{y}: {e}"))?;
+        return if px == py {
+            Ok(())
+        } else {
+            Err(format!("time {x} vs expected {y}"))
+        };
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            let ok = if y.abs() < 1e-12 {
+                (x - y).abs() <= 1e-12
+            } else {
+                ((x - y) / y).abs() <= 1e-9
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{col}: {x} vs expected {y}"))
+            }
+        }
+        _ if a == b => Ok(()),
+        _ => Err(format!("{col}: {a} vs expected {b}")),
+    }
+}
+
+fn tags_of(row: &Value) -> BTreeMap<String, Value> {
+    row.get("tags")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn array_of(v: &Value, key: &str) -> Vec<Value> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn rows_match(got: &Value, exp: &Value) -> Result<(), String> {
+    if got.get("name") != exp.get("name") {
+        return Err(format!(
+            "name {:?} vs expected {:?}",
+            got.get("name"),
+            exp.get("name")
+        ));
+    }
+    if tags_of(got) != tags_of(exp) {
+        return Err(format!(
+            "tags {:?} vs expected {:?}",
+            tags_of(got),
+            tags_of(exp)
+        ));
+    }
+    let (gc, ec) = (array_of(got, "columns"), array_of(exp, "columns"));
+    if gc != ec {
+        return Err(format!(
+            "columns {} vs expected {}",
+            Value::Array(gc),
+            Value::Array(ec)
+        ));
+    }
+    let (gv, ev) = (array_of(got, "values"), array_of(exp, "values"));
+    if gv.len() != ev.len() {
+        return Err(format!(
+            "{} rows vs expected {}: got {}",
+            gv.len(),
+            ev.len(),
+            Value::Array(gv)
+        ));
+    }
+    let cols: Vec<&str> = ec.iter().map(|c| c.as_str().unwrap_or("?")).collect();
+    for (i, (g, e)) in gv.iter().zip(&ev).enumerate() {
+        let (Some(g), Some(e)) = (g.as_array(), e.as_array()) else {
+            return Err(format!("row {i}: values row is not an array"));
+        };
+        if g.len() != e.len() {
+            return Err(format!(
+                "row {i}: {} values vs expected {}",
+                g.len(),
+                e.len()
+            ));
+        }
+        for (j, (a, b)) in g.iter().zip(e).enumerate() {
+            let col = cols.get(j).copied().unwrap_or("?");
+            values_match(col, a, b).map_err(|m| format!("row {i}: {m}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The series of a result body; missing, `null` and `[]` are all none.
+pub fn series(v: &Value) -> Vec<Value> {
+    array_of(v, "series")
+}
+
+/// Compares a served httpOut body with the expected one by the README's matching rules.
+pub fn bodies_match(got: &Value, exp: &Value, ignore_order: bool) -> Result<(), String> {
+    let (gs, es) = (series(got), series(exp));
+    if gs.len() != es.len() {
+        return Err(format!(
+            "{} series vs expected {}: got {got}",
+            gs.len(),
+            es.len()
+        ));
+    }
+    if !ignore_order {
+        for (i, (g, e)) in gs.iter().zip(&es).enumerate() {
+            rows_match(g, e).map_err(|m| format!("series {i}: {m}"))?;
+        }
+        return Ok(());
+    }
+    let mut used = vec![false; gs.len()];
+    for e in &es {
+        let key = (e.get("name").cloned(), tags_of(e));
+        let Some(i) = (0..gs.len())
+            .find(|&i| !used[i] && (gs[i].get("name").cloned(), tags_of(&gs[i])) == key)
+        else {
+            return Err(format!("no series for {key:?}; got {got}"));
+        };
+        used[i] = true;
+        rows_match(&gs[i], e).map_err(|m| format!("series {key:?}: {m}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn no_series_forms_are_equal() {
+        for a in [r#"{}"#, r#"{"series":null}"#, r#"{"series":[]}"#] {
+            for b in [r#"{}"#, r#"{"series":null}"#, r#"{"series":[]}"#] {
+                assert_eq!(bodies_match(&body(a), &body(b), false), Ok(()), "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_compare_with_tolerance_and_times_as_instants() {
+        let exp = body(
+            r#"{"series":[{"name":"cpu","columns":["time","v"],"values":[["1971-01-01T00:00:10Z",10]]}]}"#,
+        );
+        let got = body(
+            r#"{"series":[{"name":"cpu","tags":{},"columns":["time","v"],"values":[["1971-01-01T00:00:10.000Z",10.0000000000001]]}]}"#,
+        );
+        assert_eq!(bodies_match(&got, &exp, false), Ok(()));
+        let off = body(
+            r#"{"series":[{"name":"cpu","columns":["time","v"],"values":[["1971-01-01T00:00:10Z",10.1]]}]}"#,
+        );
+        assert!(bodies_match(&off, &exp, false).is_err());
+        let late = body(
+            r#"{"series":[{"name":"cpu","columns":["time","v"],"values":[["1971-01-01T00:00:11Z",10]]}]}"#,
+        );
+        assert!(bodies_match(&late, &exp, false).is_err());
+    }
+
+    #[test]
+    fn booleans_are_not_numbers_and_columns_keep_order() {
+        let exp = body(
+            r#"{"series":[{"name":"m","columns":["time","b"],"values":[["1971-01-01T00:00:00Z",true]]}]}"#,
+        );
+        let got = body(
+            r#"{"series":[{"name":"m","columns":["time","b"],"values":[["1971-01-01T00:00:00Z",1]]}]}"#,
+        );
+        assert!(bodies_match(&got, &exp, false).is_err());
+        let swapped = body(
+            r#"{"series":[{"name":"m","columns":["b","time"],"values":[[true,"1971-01-01T00:00:00Z"]]}]}"#,
+        );
+        assert!(bodies_match(&swapped, &exp, false).is_err());
+    }
+
+    #[test]
+    fn series_order_matters_unless_ignored() {
+        let a = r#"{"name":"m","tags":{"h":"a"},"columns":["time"],"values":[["1971-01-01T00:00:00Z"]]}"#;
+        let b = r#"{"name":"m","tags":{"h":"b"},"columns":["time"],"values":[["1971-01-01T00:00:00Z"]]}"#;
+        let ab = body(&format!(r#"{{"series":[{a},{b}]}}"#));
+        let ba = body(&format!(r#"{{"series":[{b},{a}]}}"#));
+        assert!(bodies_match(&ab, &ba, false).is_err());
+        assert_eq!(bodies_match(&ab, &ba, true), Ok(()));
+        let aa = body(&format!(r#"{{"series":[{a},{a}]}}"#));
+        assert!(bodies_match(&aa, &ab, true).is_err());
+    }
+
+    #[test]
+    fn known_failures_file_format() {
+        let k = parse_known_failures("# comment\n\nTestA needs x y\n  TestB\n");
+        assert_eq!(k.get("TestA").map(String::as_str), Some("needs x y"));
+        assert_eq!(k.get("TestB").map(String::as_str), Some(""));
+        assert_eq!(k.len(), 2);
+    }
+
+    #[test]
+    fn published_cases_load_and_rebase() {
+        let Some(dir) = shared_dir() else {
+            eprintln!("conformance cases not found, nothing to check");
+            return;
+        };
+        let set = CaseSet::at(&dir, None).unwrap();
+        let cases = set.load().unwrap();
+        assert!(cases.len() >= 100, "{} cases", cases.len());
+        let window = cases
+            .iter()
+            .find(|c| c.name == "TestStream_Window")
+            .expect("TestStream_Window case");
+        let body = set.rebased_body(window).unwrap();
+        let first = body.lines().next().unwrap();
+        assert!(first.ends_with(" 31536000"), "{first}");
+    }
+}
