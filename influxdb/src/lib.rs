@@ -36,6 +36,7 @@
 //! Kapacitor (or cluster) its own address.
 
 mod client;
+mod clusters;
 mod error;
 pub mod influxql;
 mod out;
@@ -47,6 +48,7 @@ pub mod batch;
 
 pub use batch::{BatchQuery, Dimension, Fill, QueryProps, Schedule};
 pub use client::{Client, ClientConfig, Compression, PingInfo};
+pub use clusters::Clusters;
 pub use error::{Error, Result};
 pub use out::{InfluxDbOut, OutConfig, OutStats, RetryPolicy};
 pub use response::{Message, QueryResult};

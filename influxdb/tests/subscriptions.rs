@@ -337,3 +337,72 @@ async fn sync_loop_survives_a_down_influxdb_and_picks_up_new_databases() {
         .expect("loop stops on shutdown")
         .unwrap();
 }
+
+/// Accepts one HTTP request and returns its request line and body.
+async fn one_request(l: tokio::net::TcpListener) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut s, _) = l.accept().await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len || n == 0 {
+                let _ = s
+                    .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                let line = text.lines().next().unwrap_or_default().to_string();
+                return (line, text[end + 4..].to_string());
+            }
+        }
+        if n == 0 {
+            panic!("connection closed before a full request: {text:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn influxdb_posts_writes_to_the_http_destination() {
+    let (_influx, c) = setup().await;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = sub_config(SubscriptionMode::Server);
+    cfg.hostname = "127.0.0.1".into();
+    cfg.http_port = l.local_addr().unwrap().port();
+    cfg.path = "/kapacitor/v1".into();
+    cfg.subscriptions = [("app".to_string(), vec!["autogen".to_string()])].into();
+    let subs = Subscriptions::new(c.clone(), cfg);
+    subs.sync(&member()).await.unwrap();
+    let got = tokio::spawn(one_request(l));
+    c.write_lines(
+        "app",
+        "",
+        kapacitor_models::Precision::Nanosecond,
+        "",
+        b"cpu value=7 5\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    let (line, body) = tokio::time::timeout(Duration::from_secs(10), got)
+        .await
+        .expect("InfluxDB did not post to the subscription")
+        .unwrap();
+    assert!(
+        line.starts_with("POST /kapacitor/v1/write?"),
+        "request line {line:?}"
+    );
+    assert!(
+        line.contains("db=app") && line.contains("rp=autogen"),
+        "{line}"
+    );
+    assert_eq!(body.trim(), "cpu value=7 5");
+}
