@@ -604,7 +604,8 @@ fn parse_subscriptions(results: &[QueryResult]) -> Vec<Existing> {
 /// (`startup-timeout`, with backoff), then syncs every `subscriptions-sync-interval` and
 /// whenever `member` changes (a new cluster ID, members joining or leaving). Errors are
 /// logged and retried at the next tick; a panic inside a sync is caught and logged too, so
-/// the loop (and the process around it) keeps going.
+/// the loop (and the process around it) keeps going. Dropping the `shutdown` sender also
+/// stops the loop; dropping the `member` sender does not.
 pub async fn run_sync_loop(
     subs: Arc<Subscriptions>,
     mut member: watch::Receiver<Member>,
@@ -623,6 +624,7 @@ pub async fn run_sync_loop(
         }
         _ = shutdown.wait_for(|s| *s) => return,
     }
+    let mut member_open = true;
     loop {
         let m = member.borrow_and_update().clone();
         let s = subs.clone();
@@ -647,9 +649,18 @@ pub async fn run_sync_loop(
                 tokio::time::sleep(subs.cfg.sync_interval).await
             }
         };
+        let changed = async {
+            // A dropped sender means the member never changes again, not "stop".
+            if member_open && member.changed().await.is_err() {
+                member_open = false;
+            }
+            if !member_open {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = tick => {}
-            r = member.changed() => if r.is_err() { return },
+            _ = changed => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

@@ -315,7 +315,9 @@ async fn sync_loop_survives_a_down_influxdb_and_picks_up_new_databases() {
     cfg.sync_interval = Duration::from_millis(200);
     cfg.startup_timeout = Duration::from_secs(30);
     let subs = Arc::new(Subscriptions::new(c.clone(), cfg));
-    let (_member_tx, member_rx) = watch::channel(member());
+    let (member_tx, member_rx) = watch::channel(member());
+    // A member that never changes: the loop must keep syncing on its interval.
+    drop(member_tx);
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(run_sync_loop(subs.clone(), member_rx, stop_rx));
 
@@ -405,4 +407,32 @@ async fn influxdb_posts_writes_to_the_http_destination() {
         "{line}"
     );
     assert_eq!(body.trim(), "cpu value=7 5");
+}
+
+#[tokio::test]
+async fn new_cluster_id_replaces_the_old_subscriptions_without_leaking() {
+    let (_influx, c) = setup().await;
+    let mut cfg = sub_config(SubscriptionMode::Cluster);
+    cfg.sync_interval = Duration::ZERO;
+    let subs = Arc::new(Subscriptions::new(c.clone(), cfg));
+    let (member_tx, member_rx) = watch::channel(member());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(run_sync_loop(subs, member_rx, stop_rx));
+    assert!(wait_for(&c, |s| s.len() == 3 && s.iter().all(|r| r.2 == OURS)).await);
+    // The member restarts with a fresh cluster ID and no memory of the old one (a
+    // stateless container): Kapacitor would now have 6 subscriptions.
+    let fresh = "kapacitor-44444444-4444-4444-4444-444444444444";
+    member_tx
+        .send(Member {
+            cluster_id: "44444444-4444-4444-4444-444444444444".into(),
+            ..member()
+        })
+        .unwrap();
+    assert!(
+        wait_for(&c, |s| s.len() == 3 && s.iter().all(|r| r.2 == fresh)).await,
+        "{:?}",
+        list(&c).await
+    );
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
 }
