@@ -9,6 +9,19 @@
 //!   with its time range, and the batches built from InfluxDB's answer.
 //! * [`InfluxDbOut`]: influxDBOut's bounded write buffer with retries.
 //!
+//! # Who calls what
+//!
+//! * apid, per enabled cluster: `Subscriptions::new(client, SubscriptionConfig::from_config(
+//!   cfg, hostname, http_port)?)` (`.with_udp_sink(..)` for UDP), then spawns
+//!   [`run_sync_loop`] with a `watch` of the [`Member`] (IDs, stale IDs, peers) and a
+//!   shutdown `watch`. `POST /kapacitor/v1/subscriptions` calls [`Subscriptions::sync`]
+//!   directly (syncs are serialised) and answers 500 with the error text on `Err`.
+//! * workers: [`Clusters::from_configs`] once, then `clusters.get(&props.cluster)`;
+//!   a query node builds [`BatchQuery::new`], sleeps until [`BatchQuery::next_run`], calls
+//!   [`BatchQuery::run`] and logs an `Err` (the next tick retries); influxDBOut is
+//!   [`InfluxDbOut::start`] + `write_points`/`write_batch`, `close()` on task stop.
+//! * tests: `tests/common/mod.rs` starts a real `influxd` on free ports in a temp dir.
+//!
 //! # Subscription ownership rule (the leak fix)
 //!
 //! Kapacitor names its subscriptions `kapacitor-<cluster id>` (`subscription-mode =
