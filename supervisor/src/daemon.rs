@@ -7,15 +7,16 @@ use crate::keeper::{KeeperHandle, SupCtx, start_keeper};
 use crate::logging::{self, LogSettings};
 use crate::notify;
 use crate::spawn::signal_group;
+use crate::store_thread::{StoreHandle, store_path};
 use crate::table::ProcTable;
-use crate::tasks::TaskKeepers;
+use crate::task_service::{ServiceCmd, TaskService};
 use kapacitor_config::{Config, Overrides};
 use kapacitor_gossipd::identity::Identity;
 use kapacitor_ipc::Role;
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::SystemTime;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -95,6 +96,18 @@ pub fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
+    // The store is opened before anything starts: a data directory in use by another
+    // kapacitord (redb's file lock) must stop this one here, with a clear message.
+    let db_path = store_path(&cfg);
+    let store = match StoreHandle::open(&db_path) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(path = %db_path.display(), error = %e, "cannot open the task store");
+            eprintln!("run: cannot open the task store: {e}");
+            return 1;
+        }
+    };
+    info!(path = %db_path.display(), "task store opened");
     if let Some(pidfile) = &args.pidfile
         && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
     {
@@ -113,7 +126,7 @@ pub fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(supervise(cfg, log, identity));
+    let code = rt.block_on(supervise(cfg, log, identity, store));
     if let Some(pidfile) = &args.pidfile {
         let _ = std::fs::remove_file(pidfile);
     }
@@ -130,7 +143,7 @@ fn prepare_data_dir(data_dir: &Path) -> Result<Identity, String> {
     Ok(identity)
 }
 
-async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
+async fn supervise(cfg: Config, log: LogSettings, identity: Identity, store: StoreHandle) -> i32 {
     let (mut sigterm, mut sigint, mut sighup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -147,6 +160,7 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
         warn!(tasks = ?desired.enabled().iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             "test hook {TEST_TASKS_ENV} defines trivial tasks");
     }
+    let (service_tx, service_rx) = tokio::sync::mpsc::channel(64);
     let ctx = Arc::new(SupCtx {
         config_toml: cfg.to_toml(),
         log,
@@ -160,6 +174,8 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0),
         ready: Once::new(),
+        service: service_tx,
+        ready_tasks: Mutex::new(Default::default()),
     });
     info!(
         version = kapacitor_ipc::VERSION,
@@ -172,8 +188,13 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
 
     let gossipd = start_keeper(Role::Gossipd, None, ctx.clone());
     let apid = start_keeper(Role::Apid, None, ctx.clone());
-    let mut tasks = TaskKeepers::new(ctx.clone());
-    tasks.reconcile(&desired, tokio::time::Instant::now()).await;
+    let mut service = TaskService::new(ctx.clone(), store, cfg.http.shutdown_timeout.as_duration());
+    if let Err(e) = service.boot().await {
+        // Tasks that cannot be listed are not lost (the file is untouched); the daemon
+        // still serves, and the error says why no task runs.
+        error!(error = %e, "cannot load the stored tasks");
+    }
+    tokio::spawn(service.run(service_rx));
 
     let why = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
@@ -187,13 +208,25 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity) -> i32 {
 
     let stages: [(&str, Vec<&KeeperHandle>); 3] = [
         ("http", vec![&apid]),
-        ("tasks", tasks.keepers().collect()),
+        ("tasks", vec![]),
         ("gossip", vec![&gossipd]),
     ];
     for (name, handles) in stages {
         let mut waits = Vec::new();
         for h in handles {
             waits.push(h.stop(deadline).await);
+        }
+        if name == "tasks" {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let cmd = ServiceCmd::StopAll {
+                deadline,
+                reply: tx,
+            };
+            if ctx.service.send(cmd).await.is_ok()
+                && let Ok(w) = rx.await
+            {
+                waits.extend(w);
+            }
         }
         let all = join_all(waits);
         tokio::pin!(all);

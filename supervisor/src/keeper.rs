@@ -7,12 +7,14 @@ use crate::logging::LogSettings;
 use crate::notify;
 use crate::spawn::{Spawned, describe_exit, signal_group, spawn_child};
 use crate::table::ProcTable;
+use crate::task_service::{ServiceCmd, ServiceTx, put_answer};
 use kapacitor_ipc::{
     Hello, Incoming, Message, Peer, PeerOptions, ProcState, ProcessInfo, Role, Status, TaskSpec,
     handshake,
 };
 use nix::sys::signal::Signal;
-use std::sync::{Arc, Once};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -31,9 +33,33 @@ pub struct SupCtx {
     pub hostname: String,
     pub started_unix_ns: i64,
     pub ready: Once,
+    /// The task service, which answers apid's task and template requests.
+    pub service: ServiceTx,
+    /// Tasks whose current worker reported `Ready` (task built).
+    pub ready_tasks: Mutex<HashSet<String>>,
 }
 
 impl SupCtx {
+    /// Whether the current worker of task `id` has built its task.
+    pub fn is_ready(&self, id: &str) -> bool {
+        self.lock_ready().contains(id)
+    }
+
+    fn set_ready(&self, role: &Role, ready: bool) {
+        if let Role::Worker { task_id } = role {
+            let mut set = self.lock_ready();
+            if ready {
+                set.insert(task_id.clone());
+            } else {
+                set.remove(task_id);
+            }
+        }
+    }
+
+    fn lock_ready(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.ready_tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn status(&self) -> Status {
         let (num_tasks, num_enabled_tasks) = self.desired.counts();
         Status {
@@ -134,7 +160,9 @@ async fn keeper_loop(
             ctx.table.update(&role, |r| r.restarts += 1);
         }
         first = false;
-        let (last_exit, uptime) = match run_once(&role, spec.as_ref(), &ctx, &mut cmds).await {
+        let outcome = run_once(&role, spec.as_ref(), &ctx, &mut cmds).await;
+        ctx.set_ready(&role, false);
+        let (last_exit, uptime) = match outcome {
             Outcome::Stopped { done, last_exit } => {
                 ctx.table.set_exited(&role, ProcState::Stopped, last_exit);
                 info!(role = %role, "stopped");
@@ -224,7 +252,7 @@ async fn wait_for_enable(
 async fn run_once(
     role: &Role,
     spec: Option<&TaskSpec>,
-    ctx: &SupCtx,
+    ctx: &Arc<SupCtx>,
     cmds: &mut mpsc::Receiver<KeeperCmd>,
 ) -> Outcome {
     let started = Instant::now();
@@ -310,7 +338,7 @@ async fn run_once(
             }
             inc = inbox.recv(), if inbox_open => match inc {
                 Some(inc) => {
-                    if let Some(error) = serve(role, ctx, &inc).await {
+                    if let Some(error) = serve(role, ctx, inc).await {
                         start_failed = Some(error);
                     }
                 }
@@ -351,14 +379,62 @@ fn crashed(status: std::io::Result<std::process::ExitStatus>, started: Instant) 
     }
 }
 
+/// Whether apid's message is a task/template request for the task service.
+fn for_task_service(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::TaskListRequest
+            | Message::TaskGetRequest { .. }
+            | Message::TaskPut { .. }
+            | Message::TaskDelete { .. }
+            | Message::TemplateListRequest
+            | Message::TemplateGetRequest { .. }
+            | Message::TemplatePut { .. }
+            | Message::TemplateDelete { .. }
+    )
+}
+
+/// Hands a task/template request to the task service and answers it from a task of its
+/// own, so that a slow change (stopping a worker) never stalls this keeper.
+fn forward_to_service(ctx: &Arc<SupCtx>, inc: Incoming) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let (tx, rx) = oneshot::channel();
+        let cmd = ServiceCmd::Api {
+            msg: inc.msg.clone(),
+            reply: tx,
+        };
+        let gone = || Message::Error {
+            message: "the task service is shutting down".into(),
+        };
+        let mut answer = match ctx.service.send(cmd).await {
+            Ok(()) => rx.await.unwrap_or_else(|_| gone()),
+            Err(_) => gone(),
+        };
+        if let (Message::Done, Message::TaskPut { record_json, .. }) = (&answer, &inc.msg) {
+            answer = put_answer(&ctx, record_json).await;
+        }
+        if inc.is_request()
+            && let Err(e) = inc.reply(answer).await
+        {
+            debug!(error = %e, "reply to apid failed");
+        }
+    });
+}
+
 /// Answers one message from a child. Returns the error of a task that cannot start.
-async fn serve(role: &Role, ctx: &SupCtx, inc: &Incoming) -> Option<String> {
+async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> {
     let reply = match &inc.msg {
         Message::ProcessTreeRequest => Some(Message::ProcessTree(ctx.process_tree())),
         Message::StatusRequest => Some(Message::Status(ctx.status())),
         Message::Ping => Some(Message::Pong),
+        msg if *role == Role::Apid && for_task_service(msg) => {
+            forward_to_service(ctx, inc);
+            return None;
+        }
         Message::Ready => {
             info!(role = %role, "ready");
+            ctx.set_ready(role, true);
             if *role == Role::Apid {
                 ctx.ready.call_once(|| notify::notify("READY=1"));
             }

@@ -14,5 +14,7 @@ pub mod logging;
 pub mod notify;
 pub mod roles;
 pub mod spawn;
+pub mod store_thread;
 pub mod table;
+pub mod task_service;
 pub mod tasks;

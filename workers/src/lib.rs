@@ -8,8 +8,10 @@ mod process;
 mod process_apid;
 mod process_engine;
 mod process_runner;
+mod process_task;
 
 pub use process::{EXIT_TASK_INVALID, run_worker};
 pub use process_runner::{
     CountingRunner, RunnerFactory, TaskRunner, WorkerContext, counting_runner,
 };
+pub use process_task::engine_runner;

@@ -95,7 +95,7 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         hostname: cfg.hostname.clone(),
         data_dir: cfg.data_dir.clone(),
     };
-    let engine = match Engine::start(spec, ctx, factory) {
+    let engine = match Engine::start(spec.clone(), ctx, factory) {
         Ok(e) => e,
         Err(error) => {
             error!(%error, "task cannot start");
@@ -110,9 +110,14 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     info!("task started");
 
     let cancel = CancellationToken::new();
+    let subscription = process_apid::Subscription {
+        dbrps: spec.dbrps.clone(),
+        measurements: engine.measurements(),
+    };
     let link = tokio::spawn(process_apid::run(
         kapacitor_ipc_socket_path(&cfg),
         task_id.to_string(),
+        subscription,
         engine.handle(),
         cancel.clone(),
     ));

@@ -3,7 +3,7 @@
 //! restarts.
 
 use crate::process_engine::EngineHandle;
-use kapacitor_ipc::{Hello, Message, PeerOptions, Role, handshake};
+use kapacitor_ipc::{Dbrp, Hello, Message, PeerOptions, Role, handshake};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::UnixStream;
@@ -13,7 +13,21 @@ use tracing::{debug, info};
 const REDIAL_START: Duration = Duration::from_millis(50);
 const REDIAL_CAP: Duration = Duration::from_secs(2);
 
-pub async fn run(path: PathBuf, task_id: String, engine: EngineHandle, cancel: CancellationToken) {
+/// What this worker asks apid to route to it (sent first on every connection).
+#[derive(Debug, Clone, Default)]
+pub struct Subscription {
+    pub dbrps: Vec<Dbrp>,
+    /// `None`: every measurement of the dbrps.
+    pub measurements: Option<Vec<String>>,
+}
+
+pub async fn run(
+    path: PathBuf,
+    task_id: String,
+    subscription: Subscription,
+    engine: EngineHandle,
+    cancel: CancellationToken,
+) {
     let mut delay = REDIAL_START;
     let mut announced_wait = false;
     loop {
@@ -47,6 +61,13 @@ pub async fn run(path: PathBuf, task_id: String, engine: EngineHandle, cancel: C
             delay = (delay * 2).min(REDIAL_CAP);
             continue;
         };
+        let subscribe = Message::Subscribe {
+            dbrps: subscription.dbrps.clone(),
+            measurements: subscription.measurements.clone(),
+        };
+        if peer.send(subscribe).await.is_err() {
+            continue;
+        }
         info!("connected to apid");
         delay = REDIAL_START;
         announced_wait = false;
@@ -77,6 +98,15 @@ pub async fn run(path: PathBuf, task_id: String, engine: EngineHandle, cancel: C
                         Some(json) => Message::Stats { json },
                         None => Message::Error {
                             message: "the task engine is gone".into(),
+                        },
+                    };
+                    let _ = inc.reply(reply).await;
+                }
+                Message::DotRequest { labels } => {
+                    let reply = match engine.dot(labels).await {
+                        Some(dot) => Message::Dot { dot },
+                        None => Message::Error {
+                            message: "the task has no DOT view".into(),
                         },
                     };
                     let _ = inc.reply(reply).await;
@@ -112,9 +142,11 @@ mod tests {
     /// Accepts one worker connection the way apid does; returns the peer.
     async fn accept(listener: &UnixListener) -> Peer {
         let (stream, _) = listener.accept().await.unwrap();
-        let (peer, inbox) = handshake(stream, Hello::new(Role::Apid), PeerOptions::default())
+        let (peer, mut inbox) = handshake(stream, Hello::new(Role::Apid), PeerOptions::default())
             .await
             .unwrap();
+        let first = inbox.recv().await.unwrap();
+        assert!(matches!(first.msg, Message::Subscribe { .. }), "{first:?}");
         std::mem::forget(inbox);
         assert_eq!(
             peer.remote().role,
@@ -145,6 +177,7 @@ mod tests {
         let link = tokio::spawn(run(
             path.clone(),
             "t".into(),
+            Subscription::default(),
             engine.handle(),
             cancel.clone(),
         ));

@@ -24,6 +24,10 @@ enum Cmd {
     Stats {
         reply: oneshot::Sender<String>,
     },
+    Dot {
+        labels: bool,
+        reply: oneshot::Sender<Option<String>>,
+    },
 }
 
 /// Handle on the engine thread; cheap to clone.
@@ -36,6 +40,8 @@ pub struct EngineHandle {
 pub struct Engine {
     handle: EngineHandle,
     thread: std::thread::JoinHandle<()>,
+    /// The runner's routing filter, read once when it was built.
+    measurements: Option<Vec<String>>,
 }
 
 impl Engine {
@@ -46,13 +52,14 @@ impl Engine {
         factory: RunnerFactory,
     ) -> Result<Engine, String> {
         let (tx, mut rx) = mpsc::channel::<Cmd>(ENGINE_QUEUE);
-        let (built_tx, built_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (built_tx, built_rx) =
+            std::sync::mpsc::channel::<Result<Option<Vec<String>>, String>>();
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
                 let mut runner = match factory(&spec, &ctx) {
                     Ok(r) => {
-                        let _ = built_tx.send(Ok(()));
+                        let _ = built_tx.send(Ok(r.measurements()));
                         r
                     }
                     Err(e) => {
@@ -71,6 +78,9 @@ impl Engine {
                             Cmd::Stats { reply } => {
                                 let _ = reply.send(runner.stats_json());
                             }
+                            Cmd::Dot { labels, reply } => {
+                                let _ = reply.send(runner.dot(labels));
+                            }
                         }
                     }
                     runner.flush();
@@ -83,9 +93,10 @@ impl Engine {
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
         match built_rx.recv() {
-            Ok(Ok(())) => Ok(Engine {
+            Ok(Ok(measurements)) => Ok(Engine {
                 handle: EngineHandle { tx },
                 thread,
+                measurements,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -99,9 +110,14 @@ impl Engine {
         self.handle.clone()
     }
 
+    /// The measurements the task reads (`None`: all of its dbrps).
+    pub fn measurements(&self) -> Option<Vec<String>> {
+        self.measurements.clone()
+    }
+
     /// Lets queued commands run, flushes the runner and waits for the thread.
     pub async fn finish(self) {
-        let Engine { handle, thread } = self;
+        let Engine { handle, thread, .. } = self;
         drop(handle);
         // Other handle clones (the apid link) must be gone too for the queue to close; the
         // caller stops them first.
@@ -122,6 +138,12 @@ impl EngineHandle {
     pub async fn http_out(&self, endpoint: String) -> Option<String> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Cmd::HttpOut { endpoint, reply }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn dot(&self, labels: bool) -> Option<String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Cmd::Dot { labels, reply }).await.ok()?;
         rx.await.ok().flatten()
     }
 

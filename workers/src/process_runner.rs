@@ -26,6 +26,16 @@ pub trait TaskRunner {
     fn http_out(&self, endpoint: &str) -> Option<String>;
     /// Node statistics as a JSON object.
     fn stats_json(&self) -> String;
+    /// The task's DOT with its statistics (`labels`: graphviz label view); `None` when the
+    /// runner has no pipeline to draw.
+    fn dot(&self, _labels: bool) -> Option<String> {
+        None
+    }
+    /// The measurements the task reads, for routing; `None` means every measurement of the
+    /// task's dbrps.
+    fn measurements(&self) -> Option<Vec<String>> {
+        None
+    }
     /// The process is about to exit: emit whatever must not be lost.
     fn flush(&mut self) {}
 }

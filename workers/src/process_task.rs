@@ -1,0 +1,176 @@
+//! The pipeline engine behind the [`TaskRunner`] seam: compiles the task's script with its
+//! vars, builds the engine's `Task`, and drives it.
+
+use crate::engine::{Task, TaskContext, TaskStats};
+use crate::process_runner::{TaskRunner, WorkerContext};
+use kapacitor_ipc::TaskSpec;
+use kapacitor_models::Point;
+use tickscript::pipeline::Pipeline;
+use tickscript::{DotStats, NodeDotStats, Vars};
+use tracing::debug;
+
+pub struct EngineRunner {
+    task: Task,
+    pipeline: Pipeline,
+    id: String,
+}
+
+/// [`crate::RunnerFactory`] of the pipeline engine. A script that does not compile (the store
+/// was edited, or a newer build refuses what an older one accepted) or a node the engine
+/// cannot build is an `Err`: the task is marked failed with that error, never restarted.
+pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn TaskRunner>, String> {
+    let vars: Vars = if spec.vars_json.trim().is_empty() {
+        Vars::new()
+    } else {
+        serde_json::from_str(&spec.vars_json).map_err(|e| format!("invalid task vars: {e}"))?
+    };
+    let pipeline =
+        tickscript::compile(&spec.script, &vars).map_err(|e| format!("invalid TICKscript: {e}"))?;
+    let task = Task::new(
+        &spec.id,
+        &pipeline,
+        TaskContext {
+            task_id: spec.id.clone(),
+            hostname: ctx.hostname.clone(),
+            ..TaskContext::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Box::new(EngineRunner {
+        task,
+        pipeline,
+        id: spec.id.clone(),
+    }))
+}
+
+impl EngineRunner {
+    fn drain_alerts(&mut self) {
+        // TODO(alerting): ship these to apid as `Message::AlertEvents` for topics/handlers.
+        for ev in self.task.drain_alert_events() {
+            debug!(task = %self.id, node = %ev.node, id = %ev.id, level = %ev.level,
+                message = %ev.message, "alert event");
+        }
+    }
+}
+
+impl TaskRunner for EngineRunner {
+    fn push_points(&mut self, db: &str, rp: &str, points: Vec<Point>) {
+        self.task.push_points(db, rp, points);
+        self.drain_alerts();
+    }
+
+    fn tick(&mut self, now_ns: i64) {
+        self.task.tick(now_ns);
+        self.drain_alerts();
+    }
+
+    fn http_out(&self, endpoint: &str) -> Option<String> {
+        self.task.http_out(endpoint)
+    }
+
+    fn stats_json(&self) -> String {
+        self.task.stats_json()
+    }
+
+    fn dot(&self, labels: bool) -> Option<String> {
+        let mut stats = dot_stats(&self.task.stats());
+        stats.throughput = self.task.throughput();
+        stats.labels = labels;
+        Some(self.pipeline.dot_with_stats(&self.id, &stats))
+    }
+
+    fn measurements(&self) -> Option<Vec<String>> {
+        self.task.measurements().map(<[String]>::to_vec)
+    }
+}
+
+/// The engine's counters in the shape the DOT printer takes: the same attributes as the
+/// engine's own DOT (`avg_exec_time_ns` as a Go duration, errors, cardinality, node
+/// counters) and the points each edge carried.
+fn dot_stats(st: &TaskStats) -> DotStats {
+    let mut out = DotStats::default();
+    for n in &st.nodes {
+        let mut node = NodeDotStats::default();
+        for (k, v) in &n.extra {
+            node.stats.insert(k.clone(), v.to_string());
+        }
+        node.stats.insert(
+            "avg_exec_time_ns".into(),
+            kapacitor_models::time_fmt::go_duration_string(n.avg_exec_time_ns),
+        );
+        node.stats.insert("errors".into(), n.errors.to_string());
+        node.stats.insert(
+            "working_cardinality".into(),
+            n.working_cardinality.to_string(),
+        );
+        out.nodes.insert(n.name.clone(), node);
+    }
+    for (parent, child, processed) in &st.edges {
+        if let Some(node) = out.nodes.get_mut(parent) {
+            node.processed
+                .insert(child.clone(), (*processed).max(0) as u64);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kapacitor_models::point::FieldValue;
+
+    fn spec(script: &str) -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            task_type: "stream".into(),
+            dbrps: vec![],
+            script: script.into(),
+            vars_json: "{}".into(),
+        }
+    }
+
+    fn point(time_s: i64) -> Point {
+        Point {
+            name: "test".into(),
+            tags: Default::default(),
+            fields: [("value".to_string(), FieldValue::Float(1.0))]
+                .into_iter()
+                .collect(),
+            time: time_s * 1_000_000_000,
+        }
+    }
+
+    #[test]
+    fn runs_a_pipeline_and_draws_it_with_stats() {
+        let script = "stream|from().measurement('test')|window().period(10s).every(10s)|count('value')|httpOut('count')";
+        let mut r = engine_runner(&spec(script), &WorkerContext::default()).unwrap();
+        assert_eq!(r.measurements(), Some(vec!["test".to_string()]));
+        assert_eq!(r.http_out("count").as_deref(), Some(r#"{"series":null}"#));
+        r.push_points("db", "rp", (0..12).map(point).collect());
+        let body = r.http_out("count").unwrap();
+        assert!(
+            body.contains(r#""values":[["1970-01-01T00:00:10Z",10]]"#),
+            "{body}"
+        );
+        let dot = r.dot(false).unwrap();
+        assert!(dot.starts_with("digraph t {\ngraph [throughput="), "{dot}");
+        assert!(
+            dot.contains("stream0 -> from1 [processed=\"12\"];"),
+            "{dot}"
+        );
+        let stats: serde_json::Value = serde_json::from_str(&r.stats_json()).unwrap();
+        assert_eq!(stats["node-stats"]["from1"]["collected"], 12);
+    }
+
+    #[test]
+    fn bad_scripts_and_vars_are_errors_with_positions() {
+        let e = engine_runner(&spec("stream|from()\n|nope()"), &WorkerContext::default())
+            .err()
+            .unwrap();
+        assert!(e.starts_with("invalid TICKscript: line 2 char"), "{e}");
+        let mut s = spec("stream|from()");
+        s.vars_json = "[1]".into();
+        let e = engine_runner(&s, &WorkerContext::default()).err().unwrap();
+        assert!(e.starts_with("invalid task vars"), "{e}");
+    }
+}
