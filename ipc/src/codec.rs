@@ -102,8 +102,9 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::AlertEvents {
-                json: String::new(),
+            msg: Message::ClusterError {
+                status: 0,
+                message: String::new(),
             },
         })
         .unwrap();

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 33;
+pub const MESSAGE_VARIANTS: u32 = 38;
 
 /// Every message of every connection.
 ///
@@ -275,6 +275,47 @@ pub enum Message {
     AlertEvents {
         json: String,
     },
+    /// apid → gossipd (`<data_dir>/run/gossipd.sock`): the membership, as `member list`
+    /// shows it; answered with `ClusterMembers` or `ClusterError`.
+    ClusterMembersRequest,
+    ClusterMembers(ClusterView),
+    /// apid → gossipd: `member add <rpc-address>`; answered with the new `ClusterMembers`.
+    ClusterAddMember {
+        rpc_address: String,
+    },
+    /// apid → gossipd: `member remove <member-id>`; answered with the new `ClusterMembers`.
+    ClusterRemoveMember {
+        member_id: String,
+    },
+    /// gossipd → apid: a membership request failed; `status` is the HTTP status to answer
+    /// with (400 bad input, 404 unknown member, 409 refused by the other member, 502
+    /// unreachable).
+    ClusterError {
+        status: u16,
+        message: String,
+    },
+}
+
+/// The cluster as one member sees it (`kapacitorctl member list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// `initialized` once another member joined, else `uninitialized`.
+    pub state: String,
+    pub cluster_id: String,
+    pub local_member_id: String,
+    pub members: Vec<ClusterMember>,
+}
+
+/// One member in a [`ClusterView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMember {
+    pub id: String,
+    pub gossip_address: String,
+    pub rpc_address: String,
+    pub api_address: String,
+    pub roles: Vec<String>,
+    /// `alive`, `suspect`, `dead`, `left` or `unknown`.
+    pub status: String,
 }
 
 /// A stored task and what its worker is doing.
@@ -325,6 +366,11 @@ impl Message {
             Message::DotRequest { .. } => "DotRequest",
             Message::Dot { .. } => "Dot",
             Message::AlertEvents { .. } => "AlertEvents",
+            Message::ClusterMembersRequest => "ClusterMembersRequest",
+            Message::ClusterMembers(_) => "ClusterMembers",
+            Message::ClusterAddMember { .. } => "ClusterAddMember",
+            Message::ClusterRemoveMember { .. } => "ClusterRemoveMember",
+            Message::ClusterError { .. } => "ClusterError",
         }
     }
 }
