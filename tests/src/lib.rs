@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 pub mod cli;
 pub mod conformance;
+pub mod influxd;
+pub mod procfs;
 
 /// How long `Daemon::start` waits for the first successful ping.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
