@@ -1,13 +1,31 @@
-//! The gossip process: cluster membership (SWIM), RPC and cluster-replicated state.
+//! The gossip process: cluster membership (SWIM), the RPC service, and later the
+//! cluster-replicated state.
 //!
-//! For now it only takes part in the process tree: it says hello to the supervisor, reports
-//! ready, and leaves on `Shutdown` or when the supervisor goes away. Membership comes later;
-//! the member identity it will own already lives in [`identity`].
+//! * [`membership`]: the state machine (foca plus cluster id, join/remove, tombstones,
+//!   persistence), with no I/O.
+//! * [`node`]: the driver: gossip UDP + TCP push-pull on `[cluster] bind-address`, timers,
+//!   commands through a [`node::Handle`].
+//! * [`rpc`]: the RPC service on `[rpc] bind-address` (member add/remove, peer calls).
+//! * [`ops`]: `member add` / `member remove` as run on this member.
+//! * [`local`]: `<data_dir>/run/gossipd.sock`, apid's way in.
+//! * [`wire`]: the envelope (cluster id, sender, optional AES-GCM) on every message.
+//! * [`persist`]: `cluster.json`; [`identity`]: `server.id` / `cluster.id`.
 
 pub mod identity;
+pub mod local;
+pub mod member;
+pub mod membership;
+pub mod node;
+pub mod ops;
+pub mod persist;
+pub mod rpc;
+pub mod settings;
+pub mod wire;
 
 use kapacitor_config::Config;
 use kapacitor_ipc::{Message, Role, connect_supervisor};
+use std::sync::Arc;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info};
 
@@ -24,6 +42,68 @@ pub fn run() -> i32 {
         }
     };
     rt.block_on(serve())
+}
+
+/// Everything gossipd listens on, bound before it reports ready.
+pub struct Listeners {
+    pub gossip_udp: UdpSocket,
+    pub gossip_tcp: TcpListener,
+    pub rpc: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(s: &settings::Settings) -> Result<Listeners, String> {
+        let gossip_udp = UdpSocket::bind(s.gossip_bind)
+            .await
+            .map_err(|e| format!("cannot listen for gossip on udp {}: {e}", s.gossip_bind))?;
+        let gossip_tcp = TcpListener::bind(s.gossip_bind)
+            .await
+            .map_err(|e| format!("cannot listen for gossip on tcp {}: {e}", s.gossip_bind))?;
+        let rpc = TcpListener::bind(s.rpc_bind)
+            .await
+            .map_err(|e| format!("cannot listen for RPC on {}: {e}", s.rpc_bind))?;
+        Ok(Listeners {
+            gossip_udp,
+            gossip_tcp,
+            rpc,
+        })
+    }
+}
+
+/// Starts membership, gossip, RPC and apid's socket; returns the handle and the driver task.
+pub async fn start(
+    cfg: &Config,
+    services: rpc::PeerServices,
+) -> Result<(node::Handle, tokio::task::JoinHandle<()>), String> {
+    let s = Arc::new(settings::Settings::from_config(cfg)?);
+    let ids = identity::Identity::load_or_create(&s.data_dir).map_err(|e| e.to_string())?;
+    let sealer = Arc::new(wire::Sealer::new(s.encryption_key.as_deref())?);
+    let l = Listeners::bind(&s).await?;
+    let m = membership::Membership::start(s.clone(), ids.server_id, ids.cluster_id)?;
+    let view = m.view();
+    let (node, handle) = node::Node::new(
+        m,
+        l.gossip_udp,
+        l.gossip_tcp,
+        sealer.clone(),
+        s.sync_interval,
+    );
+    let driver = tokio::spawn(node.run());
+    tokio::spawn(rpc::serve(l.rpc, handle.clone(), services));
+    let sock = local::socket_path(&s.data_dir);
+    let listener =
+        local::bind(&sock).map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
+    tokio::spawn(local::accept_loop(listener, handle.clone()));
+    info!(
+        member = %view.local_id,
+        cluster = %view.cluster_id,
+        state = if view.initialized { "initialized" } else { "uninitialized" },
+        gossip = %s.meta.gossip_address,
+        rpc = %s.meta.rpc_address,
+        encrypted = sealer.encrypted(),
+        "gossip process up"
+    );
+    Ok((handle, driver))
 }
 
 async fn serve() -> i32 {
@@ -48,7 +128,13 @@ async fn serve() -> i32 {
             return 1;
         }
     };
-    info!(hostname = %cfg.hostname, "gossip process up (membership not implemented yet)");
+    let (handle, _driver) = match start(&cfg, rpc::PeerServices::default()).await {
+        Ok(x) => x,
+        Err(e) => {
+            error!(error = %e, "cannot start the gossip process");
+            return 1;
+        }
+    };
     let _ = supervisor.send(Message::Ready).await;
     loop {
         tokio::select! {
@@ -74,5 +160,11 @@ async fn serve() -> i32 {
             }
         }
     }
+    // Say goodbye (peers show `left`), bounded so a stuck send cannot hold up the shutdown.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), handle.shutdown()).await;
+    let _ = std::fs::remove_file(local::socket_path(&cfg.data_dir));
     0
 }
+
+#[cfg(test)]
+mod sim_tests;
