@@ -2,7 +2,7 @@
 //! dials it, says hello with its task id, and is registered in the [`Registry`]. The socket's
 //! directory is mode 0700, so only the daemon's user can connect.
 
-use crate::registry::Registry;
+use crate::registry::{Registry, Subscription};
 use kapacitor_ipc::{Hello, Message, PeerOptions, Role, handshake};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -72,6 +72,20 @@ async fn serve_worker(stream: UnixStream, registry: Registry, cancel: Cancellati
         match &inc.msg {
             Message::Ping => {
                 let _ = inc.reply(Message::Pong).await;
+            }
+            Message::Subscribe {
+                dbrps,
+                measurements,
+            } => registry.subscribe(
+                &task_id,
+                Subscription {
+                    dbrps: dbrps.clone(),
+                    measurements: measurements.as_ref().map(|m| m.iter().cloned().collect()),
+                },
+            ),
+            // TODO(alerting): hand the events to topics and handlers.
+            Message::AlertEvents { json } => {
+                debug!(task = %task_id, events = %json, "alert events from worker")
             }
             other => debug!(task = %task_id, msg = other.name(), "ignored message from worker"),
         }

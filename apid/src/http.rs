@@ -1,14 +1,16 @@
 //! The HTTP API: routes under `/kapacitor/v1` (and the same under `/kapacitor/v1preview`),
 //! Kapacitor's headers on every response, and its JSON error body.
 
+use crate::ingest::{self, Ingress};
 use crate::registry::Registry;
+use crate::{tasks, templates};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use kapacitor_config::GoDuration;
 use kapacitor_ipc::{Message, Peer, ProcessInfo, Role};
 use serde_json::{Value, json};
@@ -17,23 +19,49 @@ use tracing::info;
 
 pub const BASE: &str = "/kapacitor/v1";
 pub const PREVIEW: &str = "/kapacitor/v1preview";
-const JSON: &str = "application/json; charset=utf-8";
-/// How long a handler waits for the supervisor or a worker.
-const IPC_TIMEOUT: Duration = Duration::from_secs(5);
+pub const JSON: &str = "application/json; charset=utf-8";
+/// How long a handler waits for the supervisor or a worker. Enabling a task waits for its
+/// worker to be ready (up to 5 s in the supervisor), so this is longer.
+pub const IPC_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct AppState {
     pub supervisor: Peer,
     pub registry: Registry,
     pub log_enabled: bool,
+    /// `default-retention-policy`: the rp of a write that names none.
+    pub default_rp: String,
+    pub ingress: Ingress,
 }
 
 pub fn router(state: AppState) -> Router {
+    let write = post(ingest::write).layer(DefaultBodyLimit::max(ingest::MAX_BODY));
     let api = Router::new()
         .route("/ping", get(ping).head(ping))
+        .merge(crate::cluster::routes())
         .route("/debug/vars", get(debug_vars))
-        .route("/debug/processes", get(debug_processes));
+        .route("/debug/processes", get(debug_processes))
+        .route("/write", write.clone())
+        .route("/tasks", get(tasks::list_tasks).post(tasks::create_task))
+        .route(
+            "/tasks/{id}",
+            get(tasks::get_task)
+                .patch(tasks::update_task)
+                .delete(tasks::delete_task),
+        )
+        .route("/tasks/{id}/{endpoint}", get(tasks::task_endpoint))
+        .route(
+            "/templates",
+            get(templates::list_templates).post(templates::create_template),
+        )
+        .route(
+            "/templates/{id}",
+            get(templates::get_template)
+                .patch(templates::update_template)
+                .delete(templates::delete_template),
+        );
     Router::new()
+        .route("/write", write)
         .nest(BASE, api.clone())
         .nest(PREVIEW, api)
         .fallback(not_found)
@@ -143,9 +171,54 @@ async fn debug_vars(State(state): State<AppState>) -> Response {
         "num_enabled_tasks": status.num_enabled_tasks,
         "num_subscriptions": 0,
         "uptime": go_duration_since(status.started_unix_ns),
-        "kapacitor": {},
+        "kapacitor": kapacitor_vars(&state, &status),
     });
     json_response(StatusCode::OK, &body)
+}
+
+/// The `kapacitor` map of `/debug/vars`: `ingress` per (db, rp, measurement) as Kapacitor
+/// reports it, and `task_ingress` per task (points routed to its worker and points it could
+/// not take). Keys are stable names rather than Kapacitor's random ids.
+fn kapacitor_vars(state: &AppState, status: &kapacitor_ipc::Status) -> Value {
+    let mut m = serde_json::Map::new();
+    for ((db, rp, meas), n) in state.ingress.snapshot() {
+        m.insert(
+            format!("ingress:{db}:{rp}:{meas}"),
+            json!({
+                "name": "ingress",
+                "tags": {
+                    "cluster_id": status.cluster_id,
+                    "database": db,
+                    "host": status.hostname,
+                    "measurement": meas,
+                    "retention_policy": rp,
+                    "server_id": status.server_id,
+                    "task_master": "main",
+                },
+                "values": {"points_received": n},
+            }),
+        );
+    }
+    for c in state.registry.task_counts() {
+        m.insert(
+            format!("task_ingress:{}", c.task_id),
+            json!({
+                "name": "task_ingress",
+                "tags": {
+                    "cluster_id": status.cluster_id,
+                    "host": status.hostname,
+                    "server_id": status.server_id,
+                    "task": c.task_id,
+                    "task_master": "main",
+                },
+                "values": {
+                    "points_dropped": c.points_dropped,
+                    "points_received": c.points_routed,
+                },
+            }),
+        );
+    }
+    Value::Object(m)
 }
 
 /// One row of `/debug/processes`.

@@ -3,9 +3,14 @@
 //! It talks to the supervisor over the inherited socket (state it does not own: the process
 //! tree, task counts, identity) and to task workers over `<data_dir>/run/apid.sock`.
 
+pub mod api_json;
+pub mod cluster;
 pub mod data_socket;
 pub mod http;
+pub mod ingest;
 pub mod registry;
+pub mod tasks;
+pub mod templates;
 
 use kapacitor_config::Config;
 use kapacitor_ipc::{Message, Role, connect_supervisor};
@@ -90,10 +95,13 @@ async fn serve() -> i32 {
         }
     }
 
+    cluster::init(&cfg.data_dir);
     let app = http::router(http::AppState {
         supervisor: supervisor.clone(),
         registry,
         log_enabled: cfg.http.log_enabled,
+        default_rp: cfg.default_retention_policy.clone(),
+        ingress: ingest::Ingress::default(),
     });
     let http_stop = cancel.clone();
     let server = tokio::spawn(async move {

@@ -1,17 +1,27 @@
-//! Connected task workers, by task id, with a bounded send queue each.
+//! Connected task workers, by task id, with a bounded send queue each, and what each one
+//! subscribed to (dbrps and `from()` measurements).
 //!
-//! Routing a batch never waits: it goes into the worker's queue or, when the queue is full,
-//! is counted as dropped. One slow worker therefore never holds up ingest for the others,
-//! and memory stays bounded.
+//! Routing a batch never waits: it goes into the worker's queue or, when the queue is full
+//! (or the worker is down), is counted as dropped and logged. One slow worker therefore
+//! never holds up ingest for the others, and memory stays bounded.
+//!
+//! A subscription outlives its connection: while a task's worker restarts, the points it
+//! misses are counted against it. The task API forgets a task when it is deleted, disabled
+//! or renamed.
 
-use kapacitor_ipc::{IpcError, Message, Peer};
+use kapacitor_ipc::{Dbrp, IpcError, Message, Peer};
 use kapacitor_models::Point;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+
+/// Points per `Points` frame when a write is split for one worker.
+pub const POINTS_PER_FRAME: usize = 10_000;
+/// At most one "dropped points" log line per task per this interval.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Batches queued per worker before new ones are dropped.
 pub const WORKER_QUEUE_BATCHES: usize = 1024;
@@ -47,9 +57,54 @@ pub struct WorkerStats {
     pub dropped_batches: u64,
 }
 
+/// What a worker asked to receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub dbrps: Vec<Dbrp>,
+    /// `None`: every measurement of the dbrps.
+    pub measurements: Option<HashSet<String>>,
+}
+
+/// Per-task routing counters; they live as long as the task's subscription.
+#[derive(Debug, Default)]
+pub struct TaskCounters {
+    /// Points queued for the worker.
+    pub points_routed: AtomicU64,
+    /// Points the worker could not take (full queue, worker down).
+    pub points_dropped: AtomicU64,
+    last_drop_log: Mutex<Option<Instant>>,
+}
+
+/// A snapshot of one task's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskCount {
+    pub task_id: String,
+    pub points_routed: u64,
+    pub points_dropped: u64,
+}
+
+#[derive(Default)]
+struct Subs {
+    by_task: HashMap<String, (Subscription, Arc<TaskCounters>)>,
+    /// (db, rp) → tasks subscribed to it.
+    index: HashMap<Dbrp, Vec<String>>,
+}
+
+impl Subs {
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        for (task, (sub, _)) in &self.by_task {
+            for d in &sub.dbrps {
+                self.index.entry(d.clone()).or_default().push(task.clone());
+            }
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Registry {
     links: Arc<Mutex<HashMap<String, Link>>>,
+    subs: Arc<Mutex<Subs>>,
     next_conn: Arc<AtomicU64>,
 }
 
@@ -116,6 +171,113 @@ impl Registry {
         }
     }
 
+    /// Records what the worker of `task_id` wants routed to it (replacing what it asked
+    /// before). Counters carry over.
+    pub fn subscribe(&self, task_id: &str, sub: Subscription) {
+        let mut subs = self.lock_subs();
+        let counters = subs
+            .by_task
+            .get(task_id)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        debug!(task = task_id, dbrps = ?sub.dbrps, measurements = ?sub.measurements, "worker subscribed");
+        subs.by_task.insert(task_id.to_string(), (sub, counters));
+        subs.rebuild_index();
+    }
+
+    /// Stops routing to `task_id` and drops its counters (task deleted, disabled, renamed).
+    pub fn forget(&self, task_id: &str) {
+        let mut subs = self.lock_subs();
+        if subs.by_task.remove(task_id).is_some() {
+            subs.rebuild_index();
+        }
+    }
+
+    /// Routes the points of one write to every task subscribed to (`db`, `rp`) whose
+    /// measurement filter matches, in frames of at most [`POINTS_PER_FRAME`] points. Never
+    /// waits; what a task cannot take is counted against it.
+    pub fn route_write(&self, db: &str, rp: &str, points: &[Point]) {
+        let key = Dbrp {
+            db: db.to_string(),
+            rp: rp.to_string(),
+        };
+        let targets: Vec<(String, Option<HashSet<String>>, Arc<TaskCounters>)> = {
+            let subs = self.lock_subs();
+            let Some(tasks) = subs.index.get(&key) else {
+                return;
+            };
+            tasks
+                .iter()
+                .filter_map(|t| {
+                    let (sub, c) = subs.by_task.get(t)?;
+                    Some((t.clone(), sub.measurements.clone(), c.clone()))
+                })
+                .collect()
+        };
+        for (task, measurements, counters) in targets {
+            let selected: Vec<Point> = match &measurements {
+                None => points.to_vec(),
+                Some(m) => points
+                    .iter()
+                    .filter(|p| m.contains(&p.name))
+                    .cloned()
+                    .collect(),
+            };
+            if selected.is_empty() {
+                continue;
+            }
+            let mut rest = selected;
+            while !rest.is_empty() {
+                let tail = if rest.len() > POINTS_PER_FRAME {
+                    rest.split_off(POINTS_PER_FRAME)
+                } else {
+                    Vec::new()
+                };
+                let n = rest.len() as u64;
+                match self.route(&task, db, rp, rest) {
+                    Routed::Queued => {
+                        counters.points_routed.fetch_add(n, Ordering::Relaxed);
+                    }
+                    why => {
+                        counters.points_dropped.fetch_add(n, Ordering::Relaxed);
+                        log_drop(&task, &counters, why);
+                    }
+                }
+                rest = tail;
+            }
+        }
+    }
+
+    /// Routing counters of every subscribed task, by id.
+    pub fn task_counts(&self) -> Vec<TaskCount> {
+        let subs = self.lock_subs();
+        let sorted: BTreeMap<&String, &Arc<TaskCounters>> =
+            subs.by_task.iter().map(|(k, (_, c))| (k, c)).collect();
+        sorted
+            .into_iter()
+            .map(|(task, c)| TaskCount {
+                task_id: task.clone(),
+                points_routed: c.points_routed.load(Ordering::Relaxed),
+                points_dropped: c.points_dropped.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Counters of one task (zero when it never subscribed).
+    pub fn task_count(&self, task_id: &str) -> TaskCount {
+        let subs = self.lock_subs();
+        let c = subs.by_task.get(task_id).map(|(_, c)| c);
+        TaskCount {
+            task_id: task_id.to_string(),
+            points_routed: c.map_or(0, |c| c.points_routed.load(Ordering::Relaxed)),
+            points_dropped: c.map_or(0, |c| c.points_dropped.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn lock_subs(&self) -> std::sync::MutexGuard<'_, Subs> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Sends a request to the worker of `task_id` and waits for its answer.
     pub async fn request(
         &self,
@@ -152,6 +314,26 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn log_drop(task: &str, counters: &TaskCounters, why: Routed) {
+    let mut last = counters
+        .last_drop_log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if last.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
+        *last = Some(Instant::now());
+        let reason = match why {
+            Routed::Dropped => "its queue is full",
+            _ => "its worker is not connected",
+        };
+        warn!(
+            task,
+            reason,
+            points_dropped = counters.points_dropped.load(Ordering::Relaxed),
+            "points dropped for a task"
+        );
     }
 }
 
@@ -214,6 +396,80 @@ mod tests {
         assert_eq!(reg.stats()[1].dropped_batches, dropped);
         assert_eq!(reg.route("fast", "db", "rp", vec![]), Routed::Queued);
         assert!(fast_inbox.recv().await.is_some());
+    }
+
+    fn pt(name: &str) -> Point {
+        Point {
+            name: name.into(),
+            tags: Default::default(),
+            fields: Default::default(),
+            time: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_reach_subscribers_by_dbrp_and_measurement_and_misses_are_counted() {
+        let reg = Registry::new();
+        let (cpu, _a1, mut cpu_in) = pair("cpu").await;
+        let (all, _a2, mut all_in) = pair("all").await;
+        reg.register("cpu", cpu);
+        reg.register("all", all);
+        let dbrp = Dbrp {
+            db: "db".into(),
+            rp: "rp".into(),
+        };
+        reg.subscribe(
+            "cpu",
+            Subscription {
+                dbrps: vec![dbrp.clone()],
+                measurements: Some(["cpu".to_string()].into_iter().collect()),
+            },
+        );
+        reg.subscribe(
+            "all",
+            Subscription {
+                dbrps: vec![dbrp.clone()],
+                measurements: None,
+            },
+        );
+        reg.subscribe(
+            "down",
+            Subscription {
+                dbrps: vec![dbrp],
+                measurements: None,
+            },
+        );
+        reg.route_write("db", "rp", &[pt("cpu"), pt("mem"), pt("cpu")]);
+        reg.route_write("other", "rp", &[pt("cpu")]);
+        let got = cpu_in.recv().await.unwrap();
+        assert!(matches!(got.msg, Message::Points { ref points, .. } if points.len() == 2));
+        let got = all_in.recv().await.unwrap();
+        assert!(matches!(got.msg, Message::Points { ref points, .. } if points.len() == 3));
+        let counts = reg.task_counts();
+        assert_eq!(
+            counts,
+            vec![
+                TaskCount {
+                    task_id: "all".into(),
+                    points_routed: 3,
+                    points_dropped: 0
+                },
+                TaskCount {
+                    task_id: "cpu".into(),
+                    points_routed: 2,
+                    points_dropped: 0
+                },
+                TaskCount {
+                    task_id: "down".into(),
+                    points_routed: 0,
+                    points_dropped: 3
+                },
+            ]
+        );
+        reg.forget("down");
+        reg.route_write("db", "rp", &[pt("x")]);
+        assert_eq!(reg.task_count("down").points_dropped, 0);
+        assert_eq!(reg.task_count("all").points_routed, 4);
     }
 
     #[tokio::test]

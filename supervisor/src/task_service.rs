@@ -196,6 +196,15 @@ impl TaskService {
         self.reconcile().await;
         if rec.status == TaskStatus::Enabled {
             // Revives a task that crash-looped or failed to start; no effect on a running one.
+            // The old error goes now, so the answer waits for the new attempt's outcome.
+            let role = Role::Worker {
+                task_id: id.clone(),
+            };
+            self.ctx.table.update(&role, |r| {
+                if r.state == ProcState::Failed {
+                    r.error = None;
+                }
+            });
             self.keepers.enable(&id).await;
         }
         Ok(Message::Done)

@@ -1,0 +1,132 @@
+//! `POST /write` and `/kapacitor/v1/write`: InfluxDB line protocol in, points routed to the
+//! task workers subscribed to the (db, rp) and measurement.
+//!
+//! Kapacitor's semantics (§1.3 of the reference): `db` required, `rp` defaulting to
+//! `default-retention-policy`, `precision` n/u/ms/s/m/h, gzip bodies, points without a
+//! timestamp get the time of the request, 204 on success, plain-text error bodies.
+//!
+//! Partial writes follow InfluxDB 1.x and Kapacitor: the lines that parse are written, and
+//! the answer is 400 `partial write:\n` followed by one `unable to parse` line per refused
+//! line. Each refused line also names its line number (`(line 3)`), which Kapacitor does
+//! not do. A body with no good line writes nothing and answers 400 with the errors alone.
+
+use crate::http::{AppState, JSON};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use kapacitor_models::Precision;
+use kapacitor_models::line_protocol::{ParseError, parse_partial};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+/// Largest body accepted, compressed or not (the gzip stream is cut at this size too).
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Points received per (db, rp, measurement), for `/debug/vars` (`ingress`).
+#[derive(Clone, Default)]
+pub struct Ingress {
+    counts: Arc<Mutex<HashMap<(String, String, String), u64>>>,
+}
+
+impl Ingress {
+    fn add(&self, db: &str, rp: &str, by_measurement: BTreeMap<&str, u64>) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for (m, n) in by_measurement {
+            *c.entry((db.to_string(), rp.to_string(), m.to_string()))
+                .or_default() += n;
+        }
+    }
+
+    /// ((db, rp, measurement), points received), sorted.
+    pub fn snapshot(&self) -> Vec<((String, String, String), u64)> {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = c.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        v.sort();
+        v
+    }
+}
+
+/// A plain-text error body (with Kapacitor's JSON content type, as it sends).
+fn text_error(status: StatusCode, msg: &str) -> Response {
+    let mut resp = (status, format!("{msg}\n")).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    resp
+}
+
+fn describe(errors: &[ParseError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{e} (line {})", e.line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn read_body(headers: &HeaderMap, body: &Bytes) -> Result<String, String> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let bytes = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip: {e}"))?;
+        if out.len() > MAX_BODY {
+            return Err(format!("body larger than {MAX_BODY} bytes after gzip"));
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    String::from_utf8(bytes).map_err(|e| format!("body is not UTF-8: {e}"))
+}
+
+pub async fn write(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let q = crate::api_json::parse_query(uri.query());
+    let get = |k: &str| crate::api_json::param(&q, k).unwrap_or("");
+    let db = get("db");
+    if db.is_empty() {
+        return text_error(StatusCode::BAD_REQUEST, "database is required");
+    }
+    let rp = match get("rp") {
+        "" => state.default_rp.as_str(),
+        rp => rp,
+    };
+    let precision = match Precision::parse(get("precision")) {
+        Ok(p) => p,
+        Err(e) => return text_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let text = match read_body(&headers, &body) {
+        Ok(t) => t,
+        Err(e) => return text_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let now = crate::api_json::now_ns();
+    let (points, errors) = parse_partial(&text, precision, now);
+    if points.is_empty() && !errors.is_empty() {
+        return text_error(StatusCode::BAD_REQUEST, &describe(&errors));
+    }
+    if !points.is_empty() {
+        let mut by_measurement: BTreeMap<&str, u64> = BTreeMap::new();
+        for p in &points {
+            *by_measurement.entry(p.name.as_str()).or_default() += 1;
+        }
+        state.ingress.add(db, rp, by_measurement);
+        state.registry.route_write(db, rp, &points);
+    }
+    if !errors.is_empty() {
+        return text_error(
+            StatusCode::BAD_REQUEST,
+            &format!("partial write:\n{}", describe(&errors)),
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
