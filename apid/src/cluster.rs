@@ -83,7 +83,10 @@ async fn ask(msg: Message, limit: Duration) -> Result<ClusterView, Response> {
         )),
         other => Err(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("unexpected answer from the gossip process: {}", other.name()),
+            &format!(
+                "unexpected answer from the gossip process: {}",
+                other.name()
+            ),
         )),
     }
 }
@@ -117,7 +120,12 @@ async fn add(body: Bytes) -> Response {
 }
 
 async fn remove(Path(id): Path<String>) -> Response {
-    match ask(Message::ClusterRemoveMember { member_id: id }, CHANGE_TIMEOUT).await {
+    match ask(
+        Message::ClusterRemoveMember { member_id: id },
+        CHANGE_TIMEOUT,
+    )
+    .await
+    {
         Ok(_) => Response::builder()
             .status(StatusCode::NO_CONTENT)
             .body(axum::body::Body::empty())
@@ -125,7 +133,6 @@ async fn remove(Path(id): Path<String>) -> Response {
         Err(resp) => resp,
     }
 }
-
 
 #[cfg(test)]
 mod tests {
