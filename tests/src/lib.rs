@@ -367,6 +367,14 @@ impl Daemon {
     }
 
     fn spawn(opts: &DaemonOpts, port: u16, dir: PathBuf, tmp: Option<tempfile::TempDir>) -> Daemon {
+        // Gossip and RPC default to the fixed ports 9090/9091, which concurrent daemons would
+        // fight over: listen on ephemeral loopback ports unless the test configures them.
+        let mut listeners = String::new();
+        for section in ["cluster", "rpc"] {
+            if !opts.extra_config.contains(&format!("[{section}]")) {
+                listeners.push_str(&format!("\n[{section}]\nbind-address = \"127.0.0.1:0\"\n"));
+            }
+        }
         let config = format!(
             "hostname = \"localhost\"\n\
              data_dir = \"{data}\"\n\
@@ -376,6 +384,7 @@ impl Daemon {
              \n[logging]\n\
              file = \"{log}\"\n\
              level = \"DEBUG\"\n\
+             {listeners}\
              {extra}\n",
             data = dir.join("data").display(),
             log = dir.join("kapacitord.log").display(),

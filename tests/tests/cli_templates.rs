@@ -7,7 +7,7 @@ use serde_json::Value;
 
 fn template_script(endpoint: &str) -> String {
     format!(
-        "// Counts a field per window.\nvar measurement string\nvar field = 'v'\nvar period = 1s\n\nstream\n    |from()\n        .measurement(measurement)\n    |window()\n        .period(period)\n        .every(period)\n    |count(field)\n    |httpOut('{endpoint}')\n"
+        "// The measurement to count.\nvar measurement string\nvar field = 'v'\nvar period = 1s\n\nstream\n    |from()\n        .measurement(measurement)\n    |window()\n        .period(period)\n        .every(period)\n    |count(field)\n    |httpOut('{endpoint}')\n"
     )
 }
 
@@ -55,7 +55,13 @@ fn templates_define_show_list_instantiate_and_update() {
         "Vars:\n{}{}{}{}DOT:\ndigraph tmpl {{\n",
         row4("Name", "Type", "Default Value", "Description"),
         row4("field", "string", "v", ""),
-        row4("measurement", "string", "<required>", ""),
+        // A comment right above a var declaration is its description.
+        row4(
+            "measurement",
+            "string",
+            "<required>",
+            "The measurement to count."
+        ),
         row4("period", "duration", "1s", ""),
     );
     assert!(text.contains(&table), "expected\n{table}in\n{text}");
