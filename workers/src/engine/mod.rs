@@ -9,20 +9,29 @@
 //! Time is data-driven (point timestamps) everywhere except barrier idle/period, stats and
 //! deadman, which `Task::tick` drives with the wall clock.
 //!
+//! Batch tasks: the shell schedules the `query()` nodes (`Task::queries`) with
+//! `kapacitor-influxdb` and feeds each answer back with `Task::push_batch`. Output that needs
+//! the network (`influxDBOut`) is left in a bounded outbox for the shell
+//! (`Task::drain_influxdb_writes`), so the engine itself never blocks on I/O.
+//!
 //! A runtime error on one message (type mismatch, missing field) is counted in the node's
 //! `errors` and logged; the task goes on. A panic inside a node is caught at the
 //! `push_point`/`tick` boundary and counted as an error of the node that panicked.
 
+mod influxdb_out;
 mod lambda;
 mod msg;
 mod nodes;
 mod props;
+mod query;
 mod result;
 mod timeutil;
 
+pub use influxdb_out::{InfluxDbOutSpec, OutWrite};
 pub use nodes::AlertEvent;
+pub use query::QueryNodeSpec;
 
-use msg::{Group, GroupMap, GroupTable, Msg, PointMsg};
+use msg::{BatchMsg, Group, GroupMap, GroupTable, Msg, PointMsg};
 use nodes::NodeImpl;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,7 +39,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 use tickscript::pipeline::{Pipeline, TaskType};
 
-pub use kapacitor_models::Point;
+pub use kapacitor_models::{Batch, Point};
 
 /// What a task knows about where it runs; used by alert templates (`.TaskName`,
 /// `.ServerInfo.Hostname`, ...).
@@ -49,6 +58,9 @@ pub enum EngineError {
     InvalidNode { node: String, msg: String },
     #[error("invalid pipeline: {0}")]
     InvalidPipeline(String),
+    /// A call named a node that does not exist or is of the wrong kind.
+    #[error("{0}")]
+    NoSuchNode(String),
 }
 
 /// Statistics of one node, as Kapacitor reports them in task `stats` and the DOT view.
@@ -157,6 +169,7 @@ pub struct Cx<'a> {
     alerts: &'a mut Vec<AlertEvent>,
     task: &'a TaskContext,
     observed: Option<(&'a GroupCounts, i64)>,
+    dbrp: (&'a str, &'a str),
 }
 
 impl Cx<'_> {
@@ -191,6 +204,12 @@ impl Cx<'_> {
         self.alerts.push(e);
     }
 
+    /// The database and retention policy of the stream point being pushed ("" outside
+    /// `push_point`), which Kapacitor keeps on every point and influxDBOut writes back to.
+    pub(crate) fn source_dbrp(&self) -> (&str, &str) {
+        self.dbrp
+    }
+
     /// For stats nodes during `tick`: the observed node's per-group collected counts and its
     /// total emitted count.
     pub(crate) fn observed(&self) -> Option<(&GroupCounts, i64)> {
@@ -203,6 +222,8 @@ struct Slot {
     imp: Box<dyn NodeImpl>,
     /// `(child index, port on the child)`.
     children: Vec<(usize, usize)>,
+    /// The chain parent, if any.
+    parent: Option<usize>,
     /// Messages received per parent port, for the DOT edge labels.
     processed_by_port: Vec<i64>,
     collected: i64,
@@ -226,6 +247,8 @@ pub struct Task {
     task_type: TaskType,
     slots: Vec<Slot>,
     sources: Vec<usize>,
+    /// `query()` nodes, where batches enter.
+    queries: Vec<usize>,
     groups: GroupTable,
     alerts: Vec<AlertEvent>,
     pool: Vec<Vec<Msg>>,
@@ -235,6 +258,9 @@ pub struct Task {
     /// `(time, points received)` at the previous tick, for `throughput`.
     last_tick: Option<(i64, i64)>,
     throughput: f64,
+    /// Database and retention policy of the point being pushed, for influxDBOut.
+    cur_db: String,
+    cur_rp: String,
 }
 
 impl Task {
@@ -270,6 +296,7 @@ impl Task {
                 name,
                 imp,
                 children: Vec::new(),
+                parent: node.parents.first().copied(),
                 processed_by_port: vec![0; node.parents.len().max(1)],
                 collected: 0,
                 emitted: 0,
@@ -297,6 +324,12 @@ impl Task {
             .filter(|n| n.kind == "stream")
             .map(|n| n.id)
             .collect();
+        let queries = pipeline
+            .nodes
+            .iter()
+            .filter(|n| n.kind == "query")
+            .map(|n| n.id)
+            .collect();
         // Routing hint: the measurements this task can use, unless a from() takes all.
         let mut measurements = Some(Vec::new());
         for node in pipeline.nodes.iter().filter(|n| n.kind == "from") {
@@ -320,6 +353,7 @@ impl Task {
             task_type: pipeline.task_type,
             slots,
             sources,
+            queries,
             groups: GroupTable::default(),
             alerts: Vec::new(),
             pool: Vec::new(),
@@ -328,6 +362,8 @@ impl Task {
             nil_group: None,
             last_tick: None,
             throughput: 0.0,
+            cur_db: String::new(),
+            cur_rp: String::new(),
         })
     }
 
@@ -337,6 +373,13 @@ impl Task {
 
     /// Runs one point written to `db`.`rp` through the pipeline.
     pub fn push_point(&mut self, db: &str, rp: &str, p: Point) {
+        // Compared before assigning so that the usual case (one dbrp) allocates nothing.
+        if self.cur_db != db {
+            db.clone_into(&mut self.cur_db);
+        }
+        if self.cur_rp != rp {
+            rp.clone_into(&mut self.cur_rp);
+        }
         let sources = std::mem::take(&mut self.sources);
         let mut p = Some(p);
         for (i, &s) in sources.iter().enumerate() {
@@ -358,6 +401,91 @@ impl Task {
         }
     }
 
+    /// The `query()` nodes of a batch task, in pipeline order, for the shell to schedule.
+    pub fn queries(&self) -> Vec<QueryNodeSpec> {
+        self.queries
+            .iter()
+            .filter_map(|&q| self.slots[q].imp.query_spec().cloned())
+            .collect()
+    }
+
+    /// Runs one batch answered to query node `query_node` ([`QueryNodeSpec::node`]) through
+    /// the pipeline below it. As in Kapacitor, the batch's group is its tags (the query's
+    /// GROUP BY tags as InfluxDB returned them), plus the measurement with
+    /// `.groupByMeasurement()`; `batch.time` is its tmax. Points without tags inherit the
+    /// batch's tags.
+    pub fn push_batch(&mut self, query_node: usize, batch: Batch) -> Result<(), EngineError> {
+        let by_name = self
+            .slots
+            .get(query_node)
+            .and_then(|s| s.imp.query_spec())
+            .map(|q| q.props.group_by_measurement)
+            .ok_or_else(|| self.not_a(query_node, "query"))?;
+        if let Some(p) = self.slots[query_node].parent {
+            self.slots[p].collected += 1;
+            self.slots[p].emitted += 1;
+            self.slots[p].processed_by_port[0] += 1;
+        }
+        self.run_guarded(|t| t.deliver_batch(query_node, by_name, batch));
+        Ok(())
+    }
+
+    /// Counts a failed run of query node `query_node` in its `query_errors`.
+    pub fn record_query_error(&mut self, query_node: usize) -> Result<(), EngineError> {
+        match self.slots.get_mut(query_node) {
+            Some(s) if s.imp.query_spec().is_some() => {
+                s.imp.query_failed();
+                Ok(())
+            }
+            _ => Err(self.not_a(query_node, "query")),
+        }
+    }
+
+    /// The influxDBOut nodes of the task, for the shell to start one writer each.
+    pub fn influxdb_outs(&self) -> Vec<InfluxDbOutSpec> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.imp.influxdb_out().cloned())
+            .collect()
+    }
+
+    /// The points influxDBOut nodes produced since the last call, oldest first per node.
+    pub fn drain_influxdb_writes(&mut self) -> Vec<OutWrite> {
+        let mut out = Vec::new();
+        for s in &mut self.slots {
+            s.imp.take_writes(&mut out);
+        }
+        out
+    }
+
+    /// What the shell's writer of influxDBOut node `node` did: `ok_points` points written,
+    /// `errors` failed writes. They become the node's `points_written` and `write_errors`
+    /// (Kapacitor counts points when InfluxDB accepted them, errors per failed write).
+    pub fn record_influxdb_out_result(
+        &mut self,
+        node: usize,
+        ok_points: u64,
+        errors: u64,
+    ) -> Result<(), EngineError> {
+        match self.slots.get_mut(node) {
+            Some(s) if s.imp.influxdb_out().is_some() => {
+                s.imp.write_result(ok_points, errors);
+                Ok(())
+            }
+            _ => Err(self.not_a(node, "influxDBOut")),
+        }
+    }
+
+    fn not_a(&self, node: usize, kind: &str) -> EngineError {
+        match self.slots.get(node) {
+            Some(s) => EngineError::NoSuchNode(format!("node {node} ({}) is not a {kind} node", s.name)),
+            None => EngineError::NoSuchNode(format!(
+                "no node {node}: the task has {} nodes",
+                self.slots.len()
+            )),
+        }
+    }
+
     /// Points per second received since the previous tick (Kapacitor's `throughput`).
     pub fn throughput(&self) -> f64 {
         self.throughput
@@ -371,7 +499,12 @@ impl Task {
 
     /// Wall-clock work: barrier idle/period, stats and deadman intervals.
     pub fn tick(&mut self, now_ns: i64) {
-        let received: i64 = self.sources.iter().map(|&s| self.slots[s].collected).sum();
+        let received: i64 = self
+            .sources
+            .iter()
+            .chain(&self.queries)
+            .map(|&s| self.slots[s].collected)
+            .sum();
         if let Some((t, n)) = self.last_tick
             && now_ns > t
         {
@@ -488,6 +621,23 @@ impl Task {
         }
     }
 
+    fn deliver_batch(&mut self, q: usize, by_name: bool, mut b: Batch) {
+        for p in &mut b.points {
+            if p.tags.is_empty() && !b.tags.is_empty() {
+                p.tags.clone_from(&b.tags);
+            }
+            if p.name.is_empty() {
+                p.name.clone_from(&b.name);
+            }
+        }
+        let dims = self.groups.dims(msg::Dims {
+            tag_names: b.tags.keys().cloned().collect(),
+            by_name,
+        });
+        let group = self.groups.group(&b.name, &b.tags, &dims);
+        self.deliver(q, 0, Msg::Batch(BatchMsg { b, group }));
+    }
+
     fn nil_dims(&mut self) -> std::sync::Arc<msg::Dims> {
         self.groups.dims(msg::Dims::default())
     }
@@ -514,6 +664,7 @@ impl Task {
                 alerts: &mut self.alerts,
                 task: &self.ctx,
                 observed: None,
+                dbrp: (&self.cur_db, &self.cur_rp),
             };
             slot.imp.on_msg(port, msg, &mut cx);
             slot.errors += cx.errors as i64;
@@ -574,6 +725,7 @@ impl Task {
                 alerts: &mut self.alerts,
                 task: &self.ctx,
                 observed,
+                dbrp: (&self.cur_db, &self.cur_rp),
             };
             slot.imp.on_tick(now, &mut cx);
             slot.errors += cx.errors as i64;

@@ -2,7 +2,9 @@
 
 mod alert;
 mod basic;
+mod batch;
 mod combine;
+mod influxdb_out;
 mod influxql;
 mod join;
 mod stats;
@@ -10,8 +12,10 @@ mod window;
 
 pub use alert::AlertEvent;
 
+use super::influxdb_out::{InfluxDbOutSpec, OutWrite};
 use super::msg::Msg;
 use super::props::NodeSpec;
+use super::query::QueryNodeSpec;
 use super::{Cx, EngineError, TaskContext};
 use tickscript::pipeline::Pipeline;
 
@@ -46,6 +50,25 @@ pub trait NodeImpl: Send {
     fn observes(&self) -> Option<usize> {
         None
     }
+
+    /// For query nodes: what the shell needs to schedule the query.
+    fn query_spec(&self) -> Option<&QueryNodeSpec> {
+        None
+    }
+
+    /// For query nodes: the shell's query failed (counted in `query_errors`).
+    fn query_failed(&mut self) {}
+
+    /// For influxDBOut nodes: the writer configuration.
+    fn influxdb_out(&self) -> Option<&InfluxDbOutSpec> {
+        None
+    }
+
+    /// For influxDBOut nodes: moves the points produced since the last call to `out`.
+    fn take_writes(&mut self, _out: &mut Vec<OutWrite>) {}
+
+    /// For influxDBOut nodes: the shell's writer wrote `ok_points` and failed `errors` writes.
+    fn write_result(&mut self, _ok_points: u64, _errors: u64) {}
 }
 
 /// Builds the implementation of node `id` of `pipeline`.
@@ -83,8 +106,16 @@ pub fn build(
         "stats" => Box::new(stats::Stats::new(&spec)?),
         "deadman" => Box::new(stats::Deadman::new(&spec, pipeline, ctx)?),
         k if influxql::is_influxql(k) => influxql::build(&spec)?,
-        "batch" | "query" | "queryFlux" => {
-            return Err(spec.err("batch tasks are not supported by this worker yet"));
+        "batch" => Box::new(batch::BatchSource),
+        "query" => Box::new(batch::Query::new(QueryNodeSpec::parse(id, &spec)?)),
+        "trickle" => Box::new(batch::Trickle),
+        "influxDBOut" => Box::new(influxdb_out::InfluxDbOut::new(InfluxDbOutSpec::parse(
+            id,
+            &spec,
+            pipeline.task_type,
+        )?)),
+        "queryFlux" => {
+            return Err(spec.err("queryFlux() is not supported: use query() with InfluxQL"));
         }
         other => {
             return Err(spec.err(format!("node kind {other:?} is not supported")));
