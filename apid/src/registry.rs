@@ -121,10 +121,19 @@ impl Registry {
         let (tx, mut rx) = mpsc::channel::<Message>(WORKER_QUEUE_BATCHES);
         let sender = peer.clone();
         let task = task_id.to_string();
+        let registry = self.clone();
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
+                let n = points_in(&msg);
                 if let Err(e) = sender.send(msg).await {
                     debug!(task = %task, error = %e, "worker link gone; dropping its queue");
+                    // What was queued for the dead link is lost: count it, never hide it.
+                    rx.close();
+                    let mut lost = n;
+                    while let Ok(m) = rx.try_recv() {
+                        lost += points_in(&m);
+                    }
+                    registry.count_lost(&task, lost);
                     break;
                 }
             }
@@ -248,6 +257,22 @@ impl Registry {
         }
     }
 
+    /// Points that were queued for a worker whose link then died: routed, but not delivered.
+    fn count_lost(&self, task_id: &str, points: u64) {
+        if points == 0 {
+            return;
+        }
+        let subs = self.lock_subs();
+        if let Some((_, c)) = subs.by_task.get(task_id) {
+            c.points_routed.fetch_sub(
+                points.min(c.points_routed.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            c.points_dropped.fetch_add(points, Ordering::Relaxed);
+            log_drop(task_id, c, Routed::NotConnected);
+        }
+    }
+
     /// Routing counters of every subscribed task, by id.
     pub fn task_counts(&self) -> Vec<TaskCount> {
         let subs = self.lock_subs();
@@ -295,6 +320,12 @@ impl Registry {
             .map_err(RequestError::Ipc)
     }
 
+    /// Whether the worker of `task_id` is connected and has said what it wants: from then on
+    /// writes reach it.
+    pub fn is_subscribed(&self, task_id: &str) -> bool {
+        self.is_connected(task_id) && self.lock_subs().by_task.contains_key(task_id)
+    }
+
     pub fn is_connected(&self, task_id: &str) -> bool {
         self.lock().contains_key(task_id)
     }
@@ -314,6 +345,13 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn points_in(msg: &Message) -> u64 {
+    match msg {
+        Message::Points { points, .. } => points.len() as u64,
+        _ => 0,
     }
 }
 

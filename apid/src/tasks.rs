@@ -37,6 +37,9 @@ pub const ALL_TASK_FIELDS: &[&str] = &[
     "vars",
 ];
 
+/// How long an answer to enabling a task waits for its ready worker to connect for data.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Go's zero `time.Time`, which Kapacitor shows for a task never enabled.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -196,6 +199,11 @@ async fn render(
     labels: bool,
     live: bool,
 ) -> Map<String, Value> {
+    // Executing: the supervisor saw the worker build the task, and its data link is up, so
+    // a write made now reaches it.
+    let mut st = st.clone();
+    st.executing = st.executing && state.registry.is_subscribed(&rec.id);
+    let st = &st;
     let script = if raw {
         rec.script.clone()
     } else {
@@ -382,6 +390,13 @@ async fn put_and_answer(
     };
     if rec.status == TaskStatus::Enabled && !st.executing && !st.error.is_empty() {
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, &st.error);
+    }
+    if st.executing {
+        // The worker is ready; give its data link a moment to come up (bounded).
+        let until = std::time::Instant::now() + SUBSCRIBE_WAIT;
+        while !state.registry.is_subscribed(&rec.id) && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
     let m = render(state, rec, &st, false, false, true).await;
     pretty_response(StatusCode::OK, &Value::Object(m))
