@@ -8,8 +8,9 @@
 use crate::http;
 use kapacitor_models::srpl;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// One case file of `cases/*.json`.
@@ -160,6 +161,139 @@ impl CaseSet {
         }
         srpl::rebased_body(&records).map_err(|e| format!("{}: {e}", case.data))
     }
+}
+
+/// Which measurements a case writes and which its task accepts. All cases write to the same
+/// dbrp, so two cases may only run at the same time when neither task can see the other's
+/// points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Footprint {
+    pub writes: BTreeSet<String>,
+    /// `None`: some `from()` has no literal `.measurement('…')`, so it takes everything.
+    pub accepts: Option<BTreeSet<String>>,
+}
+
+impl Footprint {
+    pub fn of(set: &CaseSet, case: &Case) -> Result<Footprint, String> {
+        let body = set.rebased_body(case)?;
+        Ok(Footprint {
+            writes: body.lines().map(measurement_of).collect(),
+            accepts: script_measurements(&case.script),
+        })
+    }
+
+    /// True when one task would receive points the other case writes.
+    pub fn conflicts(&self, other: &Footprint) -> bool {
+        let sees = |a: &Footprint, b: &Footprint| match &a.accepts {
+            None => true,
+            Some(m) => !m.is_disjoint(&b.writes),
+        };
+        sees(self, other) || sees(other, self)
+    }
+}
+
+/// The measurement of a line-protocol line (up to the first unescaped ',' or ' ').
+fn measurement_of(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            ',' | ' ' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The literal measurements of a script's `from()` nodes, or `None` when some `from()` is
+/// not restricted by a string literal (no `.measurement`, or a variable).
+pub fn script_measurements(script: &str) -> Option<BTreeSet<String>> {
+    let froms = script.matches("from()").count();
+    let mut found = BTreeSet::new();
+    let mut literal = 0;
+    for (i, _) in script.match_indices(".measurement(") {
+        let rest = script[i + ".measurement(".len()..].trim_start();
+        let quote = rest.chars().next()?;
+        if quote != '\'' && quote != '"' {
+            return None;
+        }
+        let end = rest[1..].find(quote)?;
+        found.insert(rest[1..1 + end].to_string());
+        literal += 1;
+    }
+    (literal >= froms).then_some(found)
+}
+
+/// Runs `cases` against `base` with up to `jobs` at once, never two whose footprints
+/// conflict; `report` is called as each case finishes. Returns the results in case order.
+pub fn run_cases(
+    base: &str,
+    set: &CaseSet,
+    cases: &[Case],
+    jobs: usize,
+    timing: Timing,
+    report: &(dyn Fn(&Case, &Result<(), String>) + Sync),
+) -> Vec<Result<(), String>> {
+    // A case whose data cannot be read fails on its own; give it an exclusive footprint.
+    let prints: Vec<Option<Footprint>> = cases.iter().map(|c| Footprint::of(set, c).ok()).collect();
+    let conflict = |a: usize, b: usize| match (&prints[a], &prints[b]) {
+        (Some(x), Some(y)) => x.conflicts(y),
+        _ => true,
+    };
+    struct Sched {
+        pending: Vec<usize>,
+        running: Vec<usize>,
+        results: Vec<Option<Result<(), String>>>,
+    }
+    let sched = Mutex::new(Sched {
+        pending: (0..cases.len()).collect(),
+        running: Vec::new(),
+        results: vec![None; cases.len()],
+    });
+    let changed = Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, cases.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let mut st = sched.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = loop {
+                        if st.pending.is_empty() {
+                            return;
+                        }
+                        let free = st
+                            .pending
+                            .iter()
+                            .position(|&c| st.running.iter().all(|&r| !conflict(c, r)));
+                        match free {
+                            Some(p) => break st.pending.remove(p),
+                            None => st = changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+                        }
+                    };
+                    st.running.push(i);
+                    drop(st);
+                    let r = run_case(base, set, &cases[i], timing);
+                    report(&cases[i], &r);
+                    let mut st = sched.lock().unwrap_or_else(|e| e.into_inner());
+                    st.running.retain(|&x| x != i);
+                    st.results[i] = Some(r);
+                    drop(st);
+                    changed.notify_all();
+                }
+            });
+        }
+    });
+    sched
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not run".into())))
+        .collect()
 }
 
 /// `<name> <reason>` lines of a known-failures file (`#` comments and blank lines skipped).
@@ -454,6 +588,35 @@ mod tests {
         assert_eq!(bodies_match(&ab, &ba, true), Ok(()));
         let aa = body(&format!(r#"{{"series":[{a},{a}]}}"#));
         assert!(bodies_match(&aa, &ab, true).is_err());
+    }
+
+    #[test]
+    fn footprints_conflict_when_a_task_would_see_the_others_points() {
+        let fp = |writes: &[&str], script: &str| Footprint {
+            writes: writes.iter().map(|s| s.to_string()).collect(),
+            accepts: script_measurements(script),
+        };
+        let cpu = fp(
+            &["cpu"],
+            "stream\n|from()\n.measurement('cpu')\n|httpOut('x')",
+        );
+        let mem = fp(&["mem"], "stream|from().measurement(\"mem\")|httpOut('x')");
+        let all = fp(&["disk"], "stream|from()|httpOut('x')");
+        let var = fp(
+            &["io"],
+            "var m = 'io'\nstream|from().measurement(m)|httpOut('x')",
+        );
+        assert!(!cpu.conflicts(&mem));
+        assert!(cpu.conflicts(&cpu.clone()));
+        assert!(all.conflicts(&cpu) && cpu.conflicts(&all));
+        assert!(var.conflicts(&mem));
+        let two = fp(
+            &["a", "b"],
+            "var x = stream|from().measurement('a')\nvar y = stream|from().measurement('b')",
+        );
+        assert_eq!(two.accepts.as_ref().map(|m| m.len()), Some(2));
+        assert!(!two.conflicts(&cpu));
+        assert_eq!(measurement_of("c\\,pu,host=a v=1 1"), "c,pu");
     }
 
     #[test]

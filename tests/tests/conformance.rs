@@ -5,16 +5,15 @@
 //! - `CONFORMANCE_URL=http://host:port`: run against that server instead of starting one.
 //! - `CONFORMANCE_CASES=<dir>`: another case directory (e.g. withheld cases).
 //! - `CASE=<substring>`: only the cases whose name contains it.
-//! - `CONFORMANCE_JOBS=<n>`: cases in flight at once (default 4; each has its own task id).
+//! - `CONFORMANCE_JOBS=<n>`: cases in flight at once (default 4), never two whose tasks would
+//!   see each other's points (they all write to the same dbrp).
 //!
 //! Cases in `tests/conformance_known_failures.txt` may fail (with the reason written there);
 //! any other failure fails the test, and a listed case that passes is reported.
 
-use kapacitor_tests::conformance::{Case, CaseSet, Timing, parse_known_failures, run_case};
+use kapacitor_tests::conformance::{Case, CaseSet, Timing, parse_known_failures, run_cases};
 use kapacitor_tests::{Daemon, DaemonOpts};
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn jobs() -> usize {
     std::env::var("CONFORMANCE_JOBS")
@@ -22,34 +21,6 @@ fn jobs() -> usize {
         .and_then(|j| j.parse().ok())
         .filter(|&j| j > 0)
         .unwrap_or(4)
-}
-
-/// Runs `cases` with `jobs` threads pulling from a shared index; results in case order.
-fn run_all(base: &str, set: &CaseSet, cases: &[Case], jobs: usize) -> Vec<Result<(), String>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(), String>>>> = Mutex::new(vec![None; cases.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(cases.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(case) = cases.get(i) else { break };
-                    let r = run_case(base, set, case, Timing::default());
-                    match &r {
-                        Ok(()) => println!("PASS {}", case.name),
-                        Err(e) => println!("FAIL {}: {e}", case.name),
-                    }
-                    results.lock().unwrap()[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not run".into())))
-        .collect()
 }
 
 #[test]
@@ -80,7 +51,13 @@ fn conformance_cases_over_http() {
         cases.len(),
         set.cases_dir.display()
     );
-    let results = run_all(&base, &set, &cases, jobs());
+    // Cases share one dbrp: the runner only overlaps cases whose tasks cannot see each
+    // other's points (see `Footprint`).
+    let report = |case: &Case, r: &Result<(), String>| match r {
+        Ok(()) => println!("PASS {}", case.name),
+        Err(e) => println!("FAIL {}: {e}", case.name),
+    };
+    let results = run_cases(&base, &set, &cases, jobs(), Timing::default(), &report);
 
     let (mut passed, mut failed) = (0, 0);
     let mut unexpected = Vec::new();
@@ -108,11 +85,14 @@ fn conformance_cases_over_http() {
     if !unexpected.is_empty()
         && let Some(d) = &daemon
     {
+        // The daemon's own account of each failed case (its task id is the case name).
         let log = d.log();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        println!("--- last daemon log lines ---");
-        for l in tail.iter().rev() {
-            println!("{l}");
+        for failure in &unexpected {
+            let name = failure.split(':').next().unwrap_or_default();
+            println!("--- daemon log lines naming {name} ---");
+            for l in log.lines().filter(|l| l.contains(name)) {
+                println!("{l}");
+            }
         }
     }
     assert!(
