@@ -52,13 +52,25 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Binds gossip UDP and TCP on the same port (when the port is 0, the one the OS gives
+    /// the UDP socket) and the RPC port.
     pub async fn bind(s: &settings::Settings) -> Result<Listeners, String> {
-        let gossip_udp = UdpSocket::bind(s.gossip_bind)
-            .await
-            .map_err(|e| format!("cannot listen for gossip on udp {}: {e}", s.gossip_bind))?;
-        let gossip_tcp = TcpListener::bind(s.gossip_bind)
-            .await
-            .map_err(|e| format!("cannot listen for gossip on tcp {}: {e}", s.gossip_bind))?;
+        let mut attempts = 0;
+        let (gossip_udp, gossip_tcp) = loop {
+            attempts += 1;
+            let udp = UdpSocket::bind(s.gossip_bind)
+                .await
+                .map_err(|e| format!("cannot listen for gossip on udp {}: {e}", s.gossip_bind))?;
+            let port = udp.local_addr().map_err(|e| e.to_string())?.port();
+            let mut tcp_addr = s.gossip_bind;
+            tcp_addr.set_port(port);
+            match TcpListener::bind(tcp_addr).await {
+                Ok(tcp) => break (udp, tcp),
+                // An OS-picked UDP port may be taken on TCP: pick again.
+                Err(_) if s.gossip_bind.port() == 0 && attempts < 20 => continue,
+                Err(e) => return Err(format!("cannot listen for gossip on tcp {tcp_addr}: {e}")),
+            }
+        };
         let rpc = TcpListener::bind(s.rpc_bind)
             .await
             .map_err(|e| format!("cannot listen for RPC on {}: {e}", s.rpc_bind))?;
@@ -75,10 +87,15 @@ pub async fn start(
     cfg: &Config,
     services: rpc::PeerServices,
 ) -> Result<(node::Handle, tokio::task::JoinHandle<()>), String> {
-    let s = Arc::new(settings::Settings::from_config(cfg)?);
+    let s = settings::Settings::from_config(cfg)?;
     let ids = identity::Identity::load_or_create(&s.data_dir).map_err(|e| e.to_string())?;
     let sealer = Arc::new(wire::Sealer::new(s.encryption_key.as_deref())?);
     let l = Listeners::bind(&s).await?;
+    let bound = |a: std::io::Result<std::net::SocketAddr>| a.map_err(|e| e.to_string());
+    let s = Arc::new(s.with_bound(
+        bound(l.gossip_udp.local_addr())?,
+        bound(l.rpc.local_addr())?,
+    ));
     let m = membership::Membership::start(s.clone(), ids.server_id, ids.cluster_id)?;
     let view = m.view();
     let (node, handle) = node::Node::new(
@@ -128,16 +145,31 @@ async fn serve() -> i32 {
             return 1;
         }
     };
-    let (handle, _driver) = match start(&cfg, rpc::PeerServices::default()).await {
-        Ok(x) => x,
-        Err(e) => {
-            error!(error = %e, "cannot start the gossip process");
-            return 1;
+    // Start in the background and keep retrying: a taken port or an unreadable state file is
+    // logged, not turned into a crash loop, and the supervisor link stays served meanwhile.
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel(1);
+    let start_cfg = cfg.clone();
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_secs(1);
+        loop {
+            match start(&start_cfg, rpc::PeerServices::default()).await {
+                Ok((handle, _driver)) => {
+                    let _ = up_tx.send(handle).await;
+                    return;
+                }
+                Err(e) => {
+                    error!(error = %e, retry_in = ?delay, "cannot start cluster membership; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                }
+            }
         }
-    };
+    });
     let _ = supervisor.send(Message::Ready).await;
+    let mut handle: Option<node::Handle> = None;
     loop {
         tokio::select! {
+            Some(h) = up_rx.recv(), if handle.is_none() => handle = Some(h),
             inc = inbox.recv() => match inc {
                 None => {
                     info!("supervisor link closed; exiting");
@@ -161,7 +193,9 @@ async fn serve() -> i32 {
         }
     }
     // Say goodbye (peers show `left`), bounded so a stuck send cannot hold up the shutdown.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), handle.shutdown()).await;
+    if let Some(handle) = handle {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), handle.shutdown()).await;
+    }
     let _ = std::fs::remove_file(local::socket_path(&cfg.data_dir));
     0
 }

@@ -19,6 +19,14 @@ use uuid::Uuid;
 
 /// memberlist's TCPTimeout: how long one push-pull exchange may take.
 pub const TCP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Gossip bytes this process sent (UDP datagrams, envelope included), for benchmarks and
+/// stats.
+static GOSSIP_BYTES_SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn gossip_bytes_sent() -> u64 {
+    GOSSIP_BYTES_SENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How often the same source may cause a "dropped" log line.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -324,6 +332,8 @@ impl Node {
                     payload,
                 } => {
                     let packet = self.sealer.seal(&header, &payload);
+                    GOSSIP_BYTES_SENT
+                        .fetch_add(packet.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     if let Err(e) = self.udp.send_to(&packet, to).await {
                         debug!(to = %to, error = %e, "gossip send failed");
                     }

@@ -64,6 +64,30 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Fills in the ports the OS picked when a bind address asked for port 0, so peers are
+    /// told the real ones.
+    pub fn with_bound(mut self, gossip: SocketAddr, rpc: SocketAddr) -> Settings {
+        if self.gossip_bind.port() == 0 {
+            self.gossip_bind.set_port(gossip.port());
+            self.gossip_advertise.set_port(gossip.port());
+            self.meta.gossip_address = with_port(&self.meta.gossip_address, gossip.port());
+        }
+        if self.rpc_bind.port() == 0 {
+            self.rpc_bind.set_port(rpc.port());
+            self.meta.rpc_address = with_port(&self.meta.rpc_address, rpc.port());
+        }
+        self
+    }
+}
+
+fn with_port(addr: &str, port: u16) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, "0")) => format!("{host}:{port}"),
+        _ => addr.to_string(),
+    }
+}
+
 /// The address other members use: the advertise address when set, else the bind address
 /// with an empty or unspecified host replaced by `hostname` (Kapacitor's rule).
 pub fn advertised(advertise: &str, bind: &str, hostname: &str) -> String {
@@ -104,6 +128,27 @@ pub fn resolve(addr: &str, like: SocketAddr) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_zero_is_replaced_by_the_bound_port() {
+        let cfg = Config {
+            hostname: "127.0.0.1".into(),
+            ..Config::default()
+        };
+        let mut s = Settings::from_config(&cfg).unwrap();
+        s.gossip_bind.set_port(0);
+        s.gossip_advertise.set_port(0);
+        s.meta.gossip_address = "127.0.0.1:0".into();
+        s.rpc_bind.set_port(0);
+        s.meta.rpc_address = "127.0.0.1:0".into();
+        let s = s.with_bound(
+            "127.0.0.1:4000".parse().unwrap(),
+            "127.0.0.1:4001".parse().unwrap(),
+        );
+        assert_eq!(s.meta.gossip_address, "127.0.0.1:4000");
+        assert_eq!(s.gossip_advertise.port(), 4000);
+        assert_eq!(s.meta.rpc_address, "127.0.0.1:4001");
+    }
 
     #[test]
     fn advertised_address_rules() {
