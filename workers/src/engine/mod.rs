@@ -324,11 +324,9 @@ impl Task {
             .filter(|n| n.kind == "stream")
             .map(|n| n.id)
             .collect();
-        let queries = pipeline
-            .nodes
-            .iter()
-            .filter(|n| n.kind == "query")
-            .map(|n| n.id)
+        let queries = kapacitor_order(&slots)
+            .into_iter()
+            .filter(|&i| pipeline.nodes[i].kind == "query")
             .collect();
         // Routing hint: the measurements this task can use, unless a from() takes all.
         let mut measurements = Some(Vec::new());
@@ -401,7 +399,9 @@ impl Task {
         }
     }
 
-    /// The `query()` nodes of a batch task, in pipeline order, for the shell to schedule.
+    /// The `query()` nodes of a batch task, for the shell to schedule, in Kapacitor's order
+    /// (its topological sort, which lists sibling queries last-written first; batch
+    /// recordings number their sources in this order).
     pub fn queries(&self) -> Vec<QueryNodeSpec> {
         self.queries
             .iter()
@@ -734,6 +734,47 @@ impl Task {
         self.forward(node, &mut out);
         self.pool.push(out);
     }
+}
+
+/// Kapacitor's node order (`Pipeline.sort`): a depth-first topological sort from the sources,
+/// taken in reverse, children in creation order, reversed at the end. It puts sibling
+/// `query()` nodes last-created first, which is how Kapacitor numbers a task's queries in
+/// batch recordings and test data; `Task::queries` keeps that numbering.
+fn kapacitor_order(slots: &[Slot]) -> Vec<usize> {
+    let n = slots.len();
+    let mut has_parent = vec![false; n];
+    for s in slots {
+        for &(c, _) in &s.children {
+            has_parent[c] = true;
+        }
+    }
+    let mut done = vec![false; n];
+    let mut sorted = Vec::with_capacity(n);
+    for root in (0..n).rev().filter(|&i| !has_parent[i]) {
+        // Iterative DFS (a deep pipeline must not overflow the stack): (node, next child).
+        let mut stack = vec![(root, 0usize)];
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if done[node] {
+                stack.pop();
+                continue;
+            }
+            match slots[node].children.get(*next) {
+                Some(&(c, _)) => {
+                    *next += 1;
+                    if !done[c] {
+                        stack.push((c, 0));
+                    }
+                }
+                None => {
+                    done[node] = true;
+                    sorted.push(node);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    sorted.reverse();
+    sorted
 }
 
 struct SourceMsg<'a> {

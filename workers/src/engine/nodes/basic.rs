@@ -459,7 +459,10 @@ impl GroupBy {
     fn flush(&mut self, t: i64, cx: &mut Cx) {
         if self.last_time != Some(t) {
             self.last_time = Some(t);
-            for (group, b) in self.buffered.drain(..) {
+            for (group, mut b) in self.buffered.drain(..) {
+                // Points of several input batches interleave; downstream nodes (flatten,
+                // combine, derivative) expect time order, as Kapacitor sorts here too.
+                b.points.sort_by_key(|p| p.time);
                 cx.emit(Msg::Batch(BatchMsg { b, group }));
             }
         }

@@ -1,5 +1,8 @@
 //! `combine(lambdas...)` and `flatten()`: both buffer the points of a group that share a time
-//! (rounded to `.tolerance()`) and act when a point with another time arrives.
+//! (rounded to `.tolerance()`) and act when a point with another time arrives. A batch is
+//! handled on its own, as in Kapacitor since 1.4: its consecutive points of one time are
+//! combined/flattened and the last time is flushed at the end of the batch, so nothing is
+//! held back until the next batch.
 
 use super::NodeImpl;
 use crate::engine::lambda::{Lambda, State};
@@ -7,7 +10,6 @@ use crate::engine::msg::{BatchMsg, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, Fields, Point, Tags};
-use std::collections::BTreeMap;
 
 struct Buffer {
     time: i64,
@@ -23,7 +25,6 @@ pub struct Combine {
     tolerance: i64,
     max: i64,
     buffers: GroupMap<Buffer>,
-    batch_buffers: GroupMap<(i64, BTreeMap<i64, Buffer>)>,
     states: GroupMap<Vec<State>>,
 }
 
@@ -53,7 +54,6 @@ impl Combine {
             tolerance: spec.prop_duration("tolerance")?.unwrap_or(0).max(0),
             max,
             buffers: GroupMap::default(),
-            batch_buffers: GroupMap::default(),
             states: GroupMap::default(),
         })
     }
@@ -187,37 +187,30 @@ impl NodeImpl for Combine {
                 }
             }
             Msg::Batch(bm) => {
-                let t = timeutil::round(bm.b.time, self.tolerance);
-                let entry = self
-                    .batch_buffers
-                    .entry(bm.group.clone())
-                    .or_insert_with(|| (t, BTreeMap::new()));
-                let mut flush = Vec::new();
-                if entry.0 != t {
-                    entry.0 = t;
-                    flush = std::mem::take(&mut entry.1).into_values().collect();
-                }
+                let mut cur: Option<Buffer> = None;
                 for mut p in bm.b.points {
-                    let pt = timeutil::round(p.time, self.tolerance);
-                    p.time = pt;
-                    entry
-                        .1
-                        .entry(pt)
-                        .or_insert_with(|| Buffer {
-                            time: pt,
-                            name: bm.b.name.clone(),
-                            points: Vec::new(),
-                        })
-                        .points
-                        .push(p);
+                    let t = timeutil::round(p.time, self.tolerance);
+                    p.time = t;
+                    match &mut cur {
+                        Some(b) if b.time == t => b.points.push(p),
+                        _ => {
+                            if let Some(done) = cur.take() {
+                                self.combine(&bm.group, done, cx);
+                            }
+                            cur = Some(Buffer {
+                                time: t,
+                                name: bm.b.name.clone(),
+                                points: vec![p],
+                            });
+                        }
+                    }
                 }
-                for b in flush {
-                    self.combine(&bm.group, b, cx);
+                if let Some(done) = cur {
+                    self.combine(&bm.group, done, cx);
                 }
             }
             Msg::Delete { ref group } => {
                 self.buffers.remove(group);
-                self.batch_buffers.remove(group);
                 self.states.remove(group);
                 cx.emit(msg);
             }
@@ -230,9 +223,6 @@ impl NodeImpl for Combine {
     }
 }
 
-/// A batch being flattened: its time, name, tags and points by (rounded) time.
-type BatchBuffer = (i64, String, Tags, BTreeMap<i64, Vec<Point>>);
-
 /// `flatten()`: merges the points of one time into one point whose field names are prefixed
 /// with the values of the `.on()` tags.
 pub struct Flatten {
@@ -241,7 +231,6 @@ pub struct Flatten {
     tolerance: i64,
     drop_original: bool,
     buffers: GroupMap<Buffer>,
-    batch_buffers: GroupMap<BatchBuffer>,
 }
 
 impl Flatten {
@@ -252,7 +241,6 @@ impl Flatten {
             tolerance: spec.prop_duration("tolerance")?.unwrap_or(0).max(0),
             drop_original: spec.flag("dropOriginalFieldName")?,
             buffers: GroupMap::default(),
-            batch_buffers: GroupMap::default(),
         })
     }
 
@@ -321,49 +309,50 @@ impl NodeImpl for Flatten {
                 b.points.push(pm.p);
             }
             Msg::Batch(bm) => {
-                let t = timeutil::round(bm.b.time, self.tolerance);
-                let mut flushed = None;
+                let tags = bm.group.tags().clone();
+                let mut points = Vec::new();
+                let mut same_time: Vec<Point> = Vec::new();
+                let mut cur_t = None;
+                for p in bm.b.points {
+                    let t = timeutil::round(p.time, self.tolerance);
+                    if cur_t != Some(t) {
+                        if let Some(ct) = cur_t
+                            && !same_time.is_empty()
+                        {
+                            points.push(Point {
+                                name: bm.b.name.clone(),
+                                tags: tags.clone(),
+                                fields: self.flatten(&same_time, cx),
+                                time: ct,
+                            });
+                            same_time.clear();
+                        }
+                        cur_t = Some(t);
+                    }
+                    same_time.push(p);
+                }
+                if let Some(ct) = cur_t
+                    && !same_time.is_empty()
                 {
-                    let e = self
-                        .batch_buffers
-                        .entry(bm.group.clone())
-                        .or_insert_with(|| {
-                            (t, bm.b.name.clone(), bm.b.tags.clone(), BTreeMap::new())
-                        });
-                    if e.0 != t {
-                        flushed = Some((e.0, e.1.clone(), e.2.clone(), std::mem::take(&mut e.3)));
-                        e.0 = t;
-                    }
-                    for p in bm.b.points {
-                        e.3.entry(timeutil::round(p.time, self.tolerance))
-                            .or_default()
-                            .push(p);
-                    }
+                    points.push(Point {
+                        name: bm.b.name.clone(),
+                        tags: tags.clone(),
+                        fields: self.flatten(&same_time, cx),
+                        time: ct,
+                    });
                 }
-                if let Some((bt, name, tags, pts)) = flushed {
-                    let points = pts
-                        .into_iter()
-                        .map(|(pt, ps)| Point {
-                            name: name.clone(),
-                            tags: tags.clone(),
-                            fields: self.flatten(&ps, cx),
-                            time: pt,
-                        })
-                        .collect();
-                    cx.emit(Msg::Batch(BatchMsg {
-                        b: Batch {
-                            name,
-                            tags,
-                            time: bt,
-                            points,
-                        },
-                        group: bm.group,
-                    }));
-                }
+                cx.emit(Msg::Batch(BatchMsg {
+                    b: Batch {
+                        name: bm.b.name,
+                        tags,
+                        time: bm.b.time,
+                        points,
+                    },
+                    group: bm.group,
+                }));
             }
             Msg::Delete { ref group } => {
                 self.buffers.remove(group);
-                self.batch_buffers.remove(group);
                 cx.emit(msg);
             }
             other => cx.emit(other),
@@ -371,6 +360,6 @@ impl NodeImpl for Flatten {
     }
 
     fn cardinality(&self) -> usize {
-        self.buffers.len() + self.batch_buffers.len()
+        self.buffers.len()
     }
 }
