@@ -513,6 +513,13 @@ impl NodeImpl for GroupBy {
     }
 }
 
+/// After a node changed a batch's tags: the batch's group follows them under the same
+/// dimensions, as Kapacitor recomputes the group ID when a batch's tags are set.
+fn regroup(bm: &mut BatchMsg, cx: &mut Cx) {
+    let dims = bm.group.dims().clone();
+    bm.group = cx.groups().group(&bm.b.name, &bm.b.tags, &dims);
+}
+
 /// `default()`: fills missing fields and missing or empty tags.
 pub struct Default {
     fields: Vec<(String, FieldValue)>,
@@ -586,10 +593,15 @@ impl NodeImpl for Default {
                 for p in &mut bm.b.points {
                     self.apply(p);
                 }
+                let mut changed = false;
                 for (k, v) in &self.tags {
                     if bm.b.tags.get(k).is_none_or(|t| t.is_empty()) {
                         bm.b.tags.insert(k.clone(), v.clone());
+                        changed = true;
                     }
+                }
+                if changed {
+                    regroup(&mut bm, cx);
                 }
                 cx.emit(Msg::Batch(bm));
             }
@@ -654,8 +666,12 @@ impl NodeImpl for Delete {
                 for p in &mut bm.b.points {
                     self.apply(p);
                 }
+                let mut changed = false;
                 for t in &self.tags {
-                    bm.b.tags.remove(t);
+                    changed |= bm.b.tags.remove(t).is_some();
+                }
+                if changed {
+                    regroup(&mut bm, cx);
                 }
                 cx.emit(Msg::Batch(bm));
             }
@@ -920,6 +936,12 @@ impl NodeImpl for StateTracking {
             },
             Msg::Batch(mut bm) => {
                 let g = bm.group.clone();
+                // Each batch is tracked from scratch, as Kapacitor resets its tracker at the
+                // beginning of a batch (the lambda's own state carries on).
+                if let Some((_, start, count)) = self.states.get_mut(&g) {
+                    *start = None;
+                    *count = 0;
+                }
                 let pts = std::mem::take(&mut bm.b.points);
                 for mut p in pts {
                     match self.track(&g, &mut p) {

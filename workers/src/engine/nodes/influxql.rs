@@ -594,7 +594,17 @@ impl InfluxQl {
     }
 
     /// Reduces `pts` and emits the result as a point or batch of `group` at `time`.
-    fn reduce_emit(&self, name: &str, group: &Group, time: i64, pts: &[Point], cx: &mut Cx) {
+    /// `tags` are the output point's tags: the group's for a stream, the batch's own for a
+    /// batch (a `default()`/`delete()` upstream may have changed them).
+    fn reduce_emit(
+        &self,
+        name: &str,
+        group: &Group,
+        tags: &Tags,
+        time: i64,
+        pts: &[Point],
+        cx: &mut Cx,
+    ) {
         let inp = self.input(pts, cx);
         if inp.vals.is_empty() && !(self.func.empty_ok() && pts.is_empty()) {
             return;
@@ -614,7 +624,7 @@ impl InfluxQl {
                 cx.emit(Msg::Point(PointMsg {
                     p: Point {
                         name: name.to_string(),
-                        tags: group.tags().clone(),
+                        tags: tags.clone(),
                         fields,
                         time,
                     },
@@ -752,7 +762,7 @@ impl NodeImpl for InfluxQl {
                     None => false,
                 };
                 if flush && let Some(c) = self.contexts.remove(&pm.group) {
-                    self.reduce_emit(&c.name, &pm.group, c.time, &c.points, cx);
+                    self.reduce_emit(&c.name, &pm.group, pm.group.tags(), c.time, &c.points, cx);
                 }
                 let c = self
                     .contexts
@@ -772,7 +782,7 @@ impl NodeImpl for InfluxQl {
                 if bm.b.points.is_empty() && !self.func.empty_ok() {
                     return;
                 }
-                self.reduce_emit(&bm.b.name, &bm.group, bm.b.time, &bm.b.points, cx);
+                self.reduce_emit(&bm.b.name, &bm.group, &bm.b.tags, bm.b.time, &bm.b.points, cx);
             }
             Msg::Delete { ref group } => {
                 self.contexts.remove(group);
