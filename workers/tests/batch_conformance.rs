@@ -59,7 +59,9 @@ fn fields_of(v: &Value) -> Result<Fields, String> {
 }
 
 fn time_of(v: &Value) -> Result<i64, String> {
-    let s = v.as_str().ok_or_else(|| format!("time is not a string: {v}"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("time is not a string: {v}"))?;
     parse_rfc3339(s).map_err(|e| format!("time {s}: {e:?}"))
 }
 
@@ -87,7 +89,11 @@ fn read_source(path: &Path) -> Result<Vec<Batch>, String> {
             let ptags = tags_of(&rp["tags"])?;
             points.push(Point {
                 name: name.clone(),
-                tags: if ptags.is_empty() { tags.clone() } else { ptags },
+                tags: if ptags.is_empty() {
+                    tags.clone()
+                } else {
+                    ptags
+                },
                 fields: fields_of(&rp["fields"])?,
                 time: t + s,
             });
@@ -140,7 +146,8 @@ fn run_case(shared: &Path, case: &Value) -> Result<(), String> {
     }
     all.sort_by_key(|(t, src, _, _)| (*t, *src));
     for (_, _, node, b) in all {
-        task.push_batch(node, b).map_err(|e| format!("push_batch: {e}"))?;
+        task.push_batch(node, b)
+            .map_err(|e| format!("push_batch: {e}"))?;
     }
     let body = task
         .http_out(endpoint)
@@ -169,7 +176,11 @@ fn batch_conformance_cases() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no batch cases in {}", cases_dir.display());
+    assert!(
+        !files.is_empty(),
+        "no batch cases in {}",
+        cases_dir.display()
+    );
     let (mut passed, mut failed) = (0, 0);
     let mut unexpected = Vec::new();
     for f in files {

@@ -70,9 +70,8 @@ impl InfluxDbOutSpec {
         // Batches carry no database of their own; Kapacitor would send every write to "" and
         // fail each one. Refusing the task says so once, at start.
         if database.is_empty() && task_type == TaskType::Batch {
-            return Err(spec.err(
-                "influxDBOut in a batch task needs .database(): batches carry no database",
-            ));
+            return Err(spec
+                .err("influxDBOut in a batch task needs .database(): batches carry no database"));
         }
         Ok(InfluxDbOutSpec {
             node: id,

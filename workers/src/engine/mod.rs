@@ -478,7 +478,9 @@ impl Task {
 
     fn not_a(&self, node: usize, kind: &str) -> EngineError {
         match self.slots.get(node) {
-            Some(s) => EngineError::NoSuchNode(format!("node {node} ({}) is not a {kind} node", s.name)),
+            Some(s) => {
+                EngineError::NoSuchNode(format!("node {node} ({}) is not a {kind} node", s.name))
+            }
             None => EngineError::NoSuchNode(format!(
                 "no node {node}: the task has {} nodes",
                 self.slots.len()

@@ -41,9 +41,9 @@ impl QueryNodeSpec {
                 [Arg::Int(i)] => Fill::Int(*i),
                 [Arg::Float(f)] => Fill::Float(*f),
                 _ => {
-                    return Err(spec.err(
-                        ".fill() takes 'null', 'none', 'previous', 'linear' or a number",
-                    ));
+                    return Err(
+                        spec.err(".fill() takes 'null', 'none', 'previous', 'linear' or a number")
+                    );
                 }
             }),
         };

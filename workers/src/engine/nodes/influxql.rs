@@ -782,7 +782,14 @@ impl NodeImpl for InfluxQl {
                 if bm.b.points.is_empty() && !self.func.empty_ok() {
                     return;
                 }
-                self.reduce_emit(&bm.b.name, &bm.group, &bm.b.tags, bm.b.time, &bm.b.points, cx);
+                self.reduce_emit(
+                    &bm.b.name,
+                    &bm.group,
+                    &bm.b.tags,
+                    bm.b.time,
+                    &bm.b.points,
+                    cx,
+                );
             }
             Msg::Delete { ref group } => {
                 self.contexts.remove(group);
