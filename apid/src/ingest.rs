@@ -24,10 +24,13 @@ use std::sync::{Arc, Mutex};
 /// Largest body accepted, compressed or not (the gzip stream is cut at this size too).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
+/// (db, rp, measurement)
+pub type IngressKey = (String, String, String);
+
 /// Points received per (db, rp, measurement), for `/debug/vars` (`ingress`).
 #[derive(Clone, Default)]
 pub struct Ingress {
-    counts: Arc<Mutex<HashMap<(String, String, String), u64>>>,
+    counts: Arc<Mutex<HashMap<IngressKey, u64>>>,
 }
 
 impl Ingress {
@@ -40,7 +43,7 @@ impl Ingress {
     }
 
     /// ((db, rp, measurement), points received), sorted.
-    pub fn snapshot(&self) -> Vec<((String, String, String), u64)> {
+    pub fn snapshot(&self) -> Vec<(IngressKey, u64)> {
         let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mut v: Vec<_> = c.iter().map(|(k, n)| (k.clone(), *n)).collect();
         v.sort();

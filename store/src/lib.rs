@@ -92,6 +92,9 @@ pub struct Store {
     db: Database,
 }
 
+/// A record's key with the record, or why it cannot be read.
+pub type Keyed<T> = (String, Result<T, StoreError>);
+
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -177,7 +180,7 @@ impl Store {
     pub fn list_each<T: DeserializeOwned>(
         &self,
         ns: Namespace,
-    ) -> Result<Vec<(String, Result<T, StoreError>)>, StoreError> {
+    ) -> Result<Vec<Keyed<T>>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ns.table())?;
         let mut out = Vec::new();
