@@ -167,12 +167,16 @@ async fn serve() -> i32 {
     });
     let _ = supervisor.send(Message::Ready).await;
     let mut handle: Option<node::Handle> = None;
+    // Goodbye only on an orderly stop: when the supervisor vanished (killed), this member is
+    // failing as a whole and peers should see it dead, not `left`.
+    let mut say_goodbye = true;
     loop {
         tokio::select! {
             Some(h) = up_rx.recv(), if handle.is_none() => handle = Some(h),
             inc = inbox.recv() => match inc {
                 None => {
                     info!("supervisor link closed; exiting");
+                    say_goodbye = false;
                     break;
                 }
                 Some(inc) => match &inc.msg {
@@ -193,7 +197,7 @@ async fn serve() -> i32 {
         }
     }
     // Say goodbye (peers show `left`), bounded so a stuck send cannot hold up the shutdown.
-    if let Some(handle) = handle {
+    if let Some(handle) = handle.filter(|_| say_goodbye) {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), handle.shutdown()).await;
     }
     let _ = std::fs::remove_file(local::socket_path(&cfg.data_dir));
