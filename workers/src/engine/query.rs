@@ -112,3 +112,85 @@ fn time_dimension(spec: &NodeSpec, e: &Expr) -> Result<Dimension, EngineError> {
     }
     .ok_or_else(|| spec.err("time() in .groupBy() takes a duration and an optional offset"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickscript::ast::Pos;
+    use tickscript::pipeline::{Node, Property};
+
+    fn node(props: Vec<Property>) -> Node {
+        Node {
+            id: 1,
+            kind: "query".into(),
+            args: vec![Arg::Str("SELECT v FROM db.rp.m".into())],
+            props,
+            parents: vec![0],
+            pos: Pos::default(),
+        }
+    }
+
+    fn prop(name: &str, args: Vec<Arg>) -> Property {
+        Property {
+            name: name.into(),
+            args,
+            props: Vec::new(),
+            pos: Pos::default(),
+        }
+    }
+
+    fn time_call(args: Vec<i64>) -> Arg {
+        Arg::Lambda(Expr::Call {
+            name: "time".into(),
+            args: args
+                .into_iter()
+                .map(|d| Expr::Duration(d, Pos::default()))
+                .collect(),
+            pos: Pos::default(),
+        })
+    }
+
+    #[test]
+    fn time_dimension_takes_an_optional_offset() {
+        let n = node(vec![
+            prop("every", vec![Arg::Duration(10)]),
+            prop(
+                "groupBy",
+                vec![time_call(vec![2_000, 1_000]), Arg::Str("cpu".into())],
+            ),
+        ]);
+        let spec = NodeSpec {
+            node: &n,
+            name: "query1".into(),
+        };
+        let q = QueryNodeSpec::parse(1, &spec).expect("valid");
+        assert_eq!(
+            q.props.group_by,
+            vec![
+                Dimension::Time {
+                    length: 2_000,
+                    offset: 1_000
+                },
+                Dimension::Tag("cpu".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_dimensions_and_fills_are_errors() {
+        let bad = [
+            prop("groupBy", vec![time_call(vec![])]),
+            prop("groupBy", vec![Arg::Int(3)]),
+            prop("fill", vec![Arg::Bool(true)]),
+        ];
+        for p in bad {
+            let n = node(vec![prop("every", vec![Arg::Duration(10)]), p.clone()]);
+            let spec = NodeSpec {
+                node: &n,
+                name: "query1".into(),
+            };
+            let err = QueryNodeSpec::parse(1, &spec).expect_err("rejected");
+            assert!(err.to_string().starts_with("query1: "), "{p:?}: {err}");
+        }
+    }
+}
