@@ -102,9 +102,8 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::ClusterError {
-                status: 0,
-                message: String::new(),
+            msg: Message::AlertStatesSave {
+                changes: Vec::new(),
             },
         })
         .unwrap();

@@ -26,6 +26,6 @@ pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};
 pub use message::{
     ClusterMember, ClusterView, Dbrp, Envelope, Hello, Message, PROTO_VERSION, ProcState,
-    ProcessInfo, Role, Status, TaskSpec, TaskState, VERSION,
+    ProcessInfo, Role, Status, TaskSpec, TaskState, TopicEventState, TopicStateChange, VERSION,
 };
 pub use peer::{Inbox, Incoming, Peer, PeerOptions, handshake};

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 38;
+pub const MESSAGE_VARIANTS: u32 = 44;
 
 /// Every message of every connection.
 ///
@@ -294,6 +294,63 @@ pub enum Message {
         status: u16,
         message: String,
     },
+    /// Worker → apid, on the data link right after `Subscribe`: the handlers written in the
+    /// task's script, as handler spec JSON objects (`{"id","topic","kind","options","match"}`)
+    /// on the task's anonymous topics. Replaces whatever this task sent before.
+    AlertScriptHandlers {
+        specs_json: Vec<String>,
+    },
+    /// apid → supervisor at start: every stored topic handler spec and topic event state;
+    /// answered with `AlertStore`.
+    AlertStoreLoad,
+    AlertStore {
+        /// Handler specs as JSON objects.
+        handlers_json: Vec<String>,
+        states: Vec<TopicEventState>,
+    },
+    /// apid → supervisor: store a topic handler spec (JSON object). `previous_id` (a replace
+    /// that renamed the handler) is removed in the same transaction. Answered with `Done` once
+    /// durable, or `Error`.
+    AlertHandlerPut {
+        topic: String,
+        id: String,
+        spec_json: String,
+        previous_id: Option<String>,
+    },
+    /// apid → supervisor: remove a stored handler spec; answered with `Done`.
+    AlertHandlerDelete {
+        topic: String,
+        id: String,
+    },
+    /// apid → supervisor: topic event state changes, applied in order in one transaction;
+    /// answered with `Done` or `Error`.
+    AlertStatesSave {
+        changes: Vec<TopicStateChange>,
+    },
+}
+
+/// The persisted state of one event of a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicEventState {
+    pub topic: String,
+    pub event_id: String,
+    /// `{"message","details","time","duration","level"}` (reference §8).
+    pub state_json: String,
+}
+
+/// One change to the stored topic event states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TopicStateChange {
+    Put(TopicEventState),
+    /// The event returned to OK: its stored state goes.
+    Delete {
+        topic: String,
+        event_id: String,
+    },
+    /// The topic was deleted: all its stored states go.
+    DeleteTopic {
+        topic: String,
+    },
 }
 
 /// The cluster as one member sees it (`kapacitorctl member list`).
@@ -371,6 +428,12 @@ impl Message {
             Message::ClusterAddMember { .. } => "ClusterAddMember",
             Message::ClusterRemoveMember { .. } => "ClusterRemoveMember",
             Message::ClusterError { .. } => "ClusterError",
+            Message::AlertScriptHandlers { .. } => "AlertScriptHandlers",
+            Message::AlertStoreLoad => "AlertStoreLoad",
+            Message::AlertStore { .. } => "AlertStore",
+            Message::AlertHandlerPut { .. } => "AlertHandlerPut",
+            Message::AlertHandlerDelete { .. } => "AlertHandlerDelete",
+            Message::AlertStatesSave { .. } => "AlertStatesSave",
         }
     }
 }
