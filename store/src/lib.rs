@@ -220,6 +220,21 @@ impl Store {
                 Op::Delete(ns, key) => {
                     txn.open_table(ns.table())?.remove(key.as_str())?;
                 }
+                Op::DeletePrefix(ns, prefix) => {
+                    let mut table = txn.open_table(ns.table())?;
+                    let mut keys = Vec::new();
+                    for item in table.range(prefix.as_str()..)? {
+                        let (k, _) = item?;
+                        let k = k.value();
+                        if !k.starts_with(prefix.as_str()) {
+                            break;
+                        }
+                        keys.push(k.to_string());
+                    }
+                    for k in keys {
+                        table.remove(k.as_str())?;
+                    }
+                }
             }
         }
         txn.commit()?;
@@ -232,6 +247,25 @@ impl Store {
 pub enum Op {
     Put(Namespace, String, String),
     Delete(Namespace, String),
+    /// Removes every record whose key starts with the prefix (all events of a topic).
+    DeletePrefix(Namespace, String),
+}
+
+/// The key of a record that belongs to a topic (a handler spec, an event state):
+/// `<topic>/<id>`. Topic ids cannot contain `/`, so the first `/` splits the key again even
+/// when the id (an alert event id is free text) contains one.
+pub fn topic_key(topic: &str, id: &str) -> String {
+    format!("{topic}/{id}")
+}
+
+/// The prefix of every key of `topic` (see [`topic_key`]).
+pub fn topic_prefix(topic: &str) -> String {
+    format!("{topic}/")
+}
+
+/// `(topic, id)` of a key made by [`topic_key`].
+pub fn split_topic_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('/')
 }
 
 impl Op {
@@ -330,6 +364,27 @@ mod tests {
                 .to_string()
                 .contains("tasks/x")
         );
+    }
+
+    #[test]
+    fn delete_prefix_removes_only_that_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("k.db")).unwrap();
+        let v = serde_json::json!({"level": "CRITICAL"});
+        let mut ops = Vec::new();
+        for (t, id) in [("cpu", "a"), ("cpu", "b/c"), ("cpu2", "a"), ("cp", "u/x")] {
+            ops.push(Op::put(Namespace::TopicStates, &topic_key(t, id), &v).unwrap());
+        }
+        s.apply(&ops).unwrap();
+        s.apply(&[Op::DeletePrefix(
+            Namespace::TopicStates,
+            topic_prefix("cpu"),
+        )])
+        .unwrap();
+        let left: Vec<(String, serde_json::Value)> = s.list(Namespace::TopicStates).unwrap();
+        let keys: Vec<&str> = left.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["cp/u/x", "cpu2/a"]);
+        assert_eq!(split_topic_key("cp/u/x"), Some(("cp", "u/x")));
     }
 
     #[test]
