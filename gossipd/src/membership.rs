@@ -542,18 +542,20 @@ impl Membership {
         for m in &others {
             self.known.insert(m.id, m.clone());
         }
-        let adder = others.iter().find(|m| m.id == offer.adder).cloned();
-        let members: Vec<Member<Ident>> = others.into_iter().map(Member::alive).collect();
+        let members: Vec<Member<Ident>> = others.iter().cloned().map(Member::alive).collect();
         if let Err(e) = self
             .swim
             .apply_many(members.into_iter(), true, &mut self.rt)
         {
             debug!(error = %e, "apply failed");
         }
-        if let Some(a) = adder
-            && let Err(e) = self.swim.announce(a, &mut self.rt)
-        {
-            debug!(error = %e, "announce failed");
+        // Announce to every member rather than wait for gossip to carry the news: each one
+        // learns the newcomer from the announce itself, so `member add` converges in one
+        // round trip whatever the cluster size.
+        for m in others {
+            if let Err(e) = self.swim.announce(m, &mut self.rt) {
+                debug!(error = %e, "announce failed");
+            }
         }
         self.pump();
         self.persist();
