@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/ping", get(ping).head(ping))
         .merge(crate::cluster::routes())
+        .merge(crate::subscriptions::routes())
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))
         .route("/write", write.clone())
@@ -169,7 +170,7 @@ async fn debug_vars(State(state): State<AppState>) -> Response {
         "platform": "OSS",
         "num_tasks": status.num_tasks,
         "num_enabled_tasks": status.num_enabled_tasks,
-        "num_subscriptions": 0,
+        "num_subscriptions": crate::subscriptions::count(),
         "uptime": go_duration_since(status.started_unix_ns),
         "kapacitor": kapacitor_vars(&state, &status),
     });

@@ -13,6 +13,7 @@ pub mod data_socket;
 pub mod http;
 pub mod ingest;
 pub mod registry;
+pub mod subscriptions;
 pub mod tasks;
 pub mod templates;
 
@@ -100,6 +101,7 @@ async fn serve() -> i32 {
     }
 
     cluster::init(&cfg.data_dir);
+    subscriptions::start(&cfg, registry.clone(), cancel.clone());
     let app = http::router(http::AppState {
         supervisor: supervisor.clone(),
         registry,

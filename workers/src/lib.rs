@@ -6,7 +6,9 @@
 pub mod engine;
 mod process;
 mod process_apid;
+mod process_batch;
 mod process_engine;
+mod process_influxdb_out;
 mod process_runner;
 mod process_task;
 

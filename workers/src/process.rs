@@ -90,10 +90,17 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         return 1;
     }
 
+    let influxdb = kapacitor_influxdb::Clusters::from_configs(&cfg.influxdb).unwrap_or_else(|e| {
+        // Tasks that query or write to InfluxDB then fail to start, naming the cluster.
+        error!(error = %e, "[[influxdb]] configuration unusable");
+        kapacitor_influxdb::Clusters::default()
+    });
     let ctx = WorkerContext {
         task_id: task_id.to_string(),
         hostname: cfg.hostname.clone(),
         data_dir: cfg.data_dir.clone(),
+        influxdb: influxdb.clone(),
+        runtime: Some(tokio::runtime::Handle::current()),
     };
     let engine = match Engine::start(spec.clone(), ctx, factory) {
         Ok(e) => e,
@@ -103,6 +110,18 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
             let _ = supervisor
                 .request_timeout(Message::TaskStartFailed { error }, Duration::from_secs(2))
                 .await;
+            return EXIT_TASK_INVALID;
+        }
+    };
+    // The factory already refused unknown clusters, so this only fails if it did not check.
+    let batch_queries = match crate::process_batch::prepare(engine.queries(), &influxdb) {
+        Ok(q) => q,
+        Err(error) => {
+            error!(%error, "task cannot start");
+            let _ = supervisor
+                .request_timeout(Message::TaskStartFailed { error }, Duration::from_secs(2))
+                .await;
+            engine.finish().await;
             return EXIT_TASK_INVALID;
         }
     };
@@ -118,6 +137,12 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         kapacitor_ipc_socket_path(&cfg),
         task_id.to_string(),
         subscription,
+        engine.handle(),
+        cancel.clone(),
+    ));
+    let batch = tokio::spawn(crate::process_batch::run(
+        task_id.to_string(),
+        batch_queries,
         engine.handle(),
         cancel.clone(),
     ));
@@ -166,6 +191,7 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     }
     cancel.cancel();
     let _ = link.await;
+    let _ = batch.await;
     let _ = ticker.await;
     engine.finish().await;
     0

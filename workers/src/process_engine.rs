@@ -1,9 +1,10 @@
 //! The engine thread: owns the task's runner and executes commands from the async side in
 //! order. A bounded command queue gives backpressure all the way to apid's per-worker queue.
 
+use crate::engine::QueryNodeSpec;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_ipc::TaskSpec;
-use kapacitor_models::Point;
+use kapacitor_models::{Batch, Point};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
@@ -28,6 +29,14 @@ enum Cmd {
         labels: bool,
         reply: oneshot::Sender<Option<String>>,
     },
+    /// The answer of one run of query node `node`.
+    Batches {
+        node: usize,
+        batches: Vec<Batch>,
+    },
+    QueryFailed {
+        node: usize,
+    },
 }
 
 /// Handle on the engine thread; cheap to clone.
@@ -42,7 +51,12 @@ pub struct Engine {
     thread: std::thread::JoinHandle<()>,
     /// The runner's routing filter, read once when it was built.
     measurements: Option<Vec<String>>,
+    /// The runner's query nodes (batch tasks), read once when it was built.
+    queries: Vec<QueryNodeSpec>,
 }
+
+/// What the engine thread reports once the runner is built.
+type Built = Result<(Option<Vec<String>>, Vec<QueryNodeSpec>), String>;
 
 impl Engine {
     /// Builds the runner on a new thread. Returns the factory's error if the task cannot run.
@@ -52,14 +66,13 @@ impl Engine {
         factory: RunnerFactory,
     ) -> Result<Engine, String> {
         let (tx, mut rx) = mpsc::channel::<Cmd>(ENGINE_QUEUE);
-        let (built_tx, built_rx) =
-            std::sync::mpsc::channel::<Result<Option<Vec<String>>, String>>();
+        let (built_tx, built_rx) = std::sync::mpsc::channel::<Built>();
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
                 let mut runner = match factory(&spec, &ctx) {
                     Ok(r) => {
-                        let _ = built_tx.send(Ok(r.measurements()));
+                        let _ = built_tx.send(Ok((r.measurements(), r.queries())));
                         r
                     }
                     Err(e) => {
@@ -81,6 +94,12 @@ impl Engine {
                             Cmd::Dot { labels, reply } => {
                                 let _ = reply.send(runner.dot(labels));
                             }
+                            Cmd::Batches { node, batches } => {
+                                for b in batches {
+                                    runner.push_batch(node, b);
+                                }
+                            }
+                            Cmd::QueryFailed { node } => runner.query_failed(node),
                         }
                     }
                     runner.flush();
@@ -93,10 +112,11 @@ impl Engine {
             })
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
         match built_rx.recv() {
-            Ok(Ok(measurements)) => Ok(Engine {
+            Ok(Ok((measurements, queries))) => Ok(Engine {
                 handle: EngineHandle { tx },
                 thread,
                 measurements,
+                queries,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -113,6 +133,11 @@ impl Engine {
     /// The measurements the task reads (`None`: all of its dbrps).
     pub fn measurements(&self) -> Option<Vec<String>> {
         self.measurements.clone()
+    }
+
+    /// The task's query nodes (empty for stream tasks).
+    pub fn queries(&self) -> Vec<QueryNodeSpec> {
+        self.queries.clone()
     }
 
     /// Lets queued commands run, flushes the runner and waits for the thread.
@@ -145,6 +170,15 @@ impl EngineHandle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Cmd::Dot { labels, reply }).await.ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Queues the batches of one query run, waiting while the engine is behind.
+    pub async fn push_batches(&self, node: usize, batches: Vec<Batch>) -> bool {
+        self.tx.send(Cmd::Batches { node, batches }).await.is_ok()
+    }
+
+    pub async fn query_failed(&self, node: usize) {
+        let _ = self.tx.send(Cmd::QueryFailed { node }).await;
     }
 
     pub async fn stats_json(&self) -> Option<String> {

@@ -5,8 +5,9 @@
 //! All calls happen on one dedicated engine thread, in order, so a runner needs no locking
 //! and need not be `Send` (it is created on that thread).
 
+use crate::engine::QueryNodeSpec;
 use kapacitor_ipc::TaskSpec;
-use kapacitor_models::Point;
+use kapacitor_models::{Batch, Point};
 
 /// Facts about the process a runner may need (alert templates, logging).
 #[derive(Debug, Clone, Default)]
@@ -14,6 +15,11 @@ pub struct WorkerContext {
     pub task_id: String,
     pub hostname: String,
     pub data_dir: std::path::PathBuf,
+    /// The enabled `[[influxdb]]` clusters, for batch queries and influxDBOut.
+    pub influxdb: kapacitor_influxdb::Clusters,
+    /// The process's tokio runtime: influxDBOut writers run on it while the runner lives on
+    /// the engine thread. `None` in tests without one (then the current runtime, if any).
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A running task, driven by the worker shell.
@@ -38,6 +44,14 @@ pub trait TaskRunner {
     }
     /// The process is about to exit: emit whatever must not be lost.
     fn flush(&mut self) {}
+    /// Batch tasks: the `query()` nodes the shell schedules against InfluxDB.
+    fn queries(&self) -> Vec<QueryNodeSpec> {
+        Vec::new()
+    }
+    /// Batch tasks: one batch answered to query node `node` ([`QueryNodeSpec::node`]).
+    fn push_batch(&mut self, _node: usize, _batch: Batch) {}
+    /// Batch tasks: a run of query node `node` failed (counted in its `query_errors`).
+    fn query_failed(&mut self, _node: usize) {}
 }
 
 /// Builds the runner of a task. An `Err` means the task cannot run (bad script...): the

@@ -2,9 +2,10 @@
 //! vars, builds the engine's `Task`, and drives it.
 
 use crate::engine::{Task, TaskContext, TaskStats};
+use crate::process_influxdb_out::OutWriters;
 use crate::process_runner::{TaskRunner, WorkerContext};
 use kapacitor_ipc::TaskSpec;
-use kapacitor_models::Point;
+use kapacitor_models::{Batch, Point};
 use tickscript::pipeline::Pipeline;
 use tickscript::{DotStats, NodeDotStats, Vars};
 use tracing::debug;
@@ -13,6 +14,8 @@ pub struct EngineRunner {
     task: Task,
     pipeline: Pipeline,
     id: String,
+    /// influxDBOut writers; `None` when the task has no influxDBOut node.
+    outs: Option<OutWriters>,
 }
 
 /// [`crate::RunnerFactory`] of the pipeline engine. A script that does not compile (the store
@@ -36,10 +39,23 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
         },
     )
     .map_err(|e| e.to_string())?;
+    // Query and influxDBOut nodes naming a cluster that is not configured: refuse the task.
+    crate::process_batch::prepare(task.queries(), &ctx.influxdb)?;
+    let out_specs = task.influxdb_outs();
+    let outs = if out_specs.is_empty() {
+        None
+    } else {
+        Some(OutWriters::start(
+            &out_specs,
+            &ctx.influxdb,
+            ctx.runtime.as_ref(),
+        )?)
+    };
     Ok(Box::new(EngineRunner {
         task,
         pipeline,
         id: spec.id.clone(),
+        outs,
     }))
 }
 
@@ -53,15 +69,62 @@ impl EngineRunner {
     }
 }
 
+impl EngineRunner {
+    /// Hands influxDBOut's outbox to the writers.
+    fn ship_writes(&mut self) {
+        if let Some(outs) = &self.outs {
+            outs.feed(self.task.drain_influxdb_writes());
+        }
+    }
+
+    /// Brings the writers' counters into the nodes' statistics.
+    fn record_write_results(&mut self) {
+        let Some(outs) = &mut self.outs else { return };
+        for (node, ok, errors) in outs.take_results() {
+            if let Err(e) = self.task.record_influxdb_out_result(node, ok, errors) {
+                debug!(task = %self.id, error = %e, "influxDBOut result not recorded");
+            }
+        }
+    }
+}
+
 impl TaskRunner for EngineRunner {
     fn push_points(&mut self, db: &str, rp: &str, points: Vec<Point>) {
         self.task.push_points(db, rp, points);
         self.drain_alerts();
+        self.ship_writes();
     }
 
     fn tick(&mut self, now_ns: i64) {
         self.task.tick(now_ns);
         self.drain_alerts();
+        self.ship_writes();
+        self.record_write_results();
+    }
+
+    fn queries(&self) -> Vec<crate::engine::QueryNodeSpec> {
+        self.task.queries()
+    }
+
+    fn push_batch(&mut self, node: usize, batch: Batch) {
+        if let Err(e) = self.task.push_batch(node, batch) {
+            tracing::error!(task = %self.id, error = %e, "batch dropped");
+        }
+        self.drain_alerts();
+        self.ship_writes();
+    }
+
+    fn query_failed(&mut self, node: usize) {
+        if let Err(e) = self.task.record_query_error(node) {
+            tracing::error!(task = %self.id, error = %e, "query error not recorded");
+        }
+    }
+
+    fn flush(&mut self) {
+        self.ship_writes();
+        if let Some(outs) = self.outs.take() {
+            outs.close();
+        }
     }
 
     fn http_out(&self, endpoint: &str) -> Option<String> {
