@@ -25,6 +25,7 @@ mod matcher;
 mod options;
 mod persist;
 mod property;
+mod script;
 mod service;
 mod spec;
 
@@ -37,6 +38,10 @@ pub use matcher::Matcher;
 pub use persist::{MemoryPersistence, NoPersistence, TopicStatePersistence};
 pub use property::{
     GlobalHandler, PropertyError, PropertyHandler, global_handlers, handler_from_alert_property,
+};
+pub use script::{
+    TASK_MASTER, anonymous_topic, anonymous_topic_prefix, check_spec, is_handler_property,
+    script_handler_specs,
 };
 pub use service::{
     AlertService, AlertStats, HandlerStats, ServiceError, ServiceOptions, TopicStatus,
