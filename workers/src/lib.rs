@@ -5,6 +5,7 @@
 
 pub mod engine;
 mod process;
+mod process_alerts;
 mod process_apid;
 mod process_batch;
 mod process_engine;

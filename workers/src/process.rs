@@ -125,6 +125,15 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
             return EXIT_TASK_INVALID;
         }
     };
+    // The script's alert handlers are checked as the alert service will check them.
+    if let Err(error) = crate::process_alerts::prepare(&spec, &cfg) {
+        error!(%error, "task cannot start");
+        let _ = supervisor
+            .request_timeout(Message::TaskStartFailed { error }, Duration::from_secs(2))
+            .await;
+        engine.finish().await;
+        return EXIT_TASK_INVALID;
+    }
     let _ = supervisor.send(Message::Ready).await;
     info!("task started");
 

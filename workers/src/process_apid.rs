@@ -68,15 +68,34 @@ pub async fn run(
         if peer.send(subscribe).await.is_err() {
             continue;
         }
-        info!("connected to apid");
+        // Handlers before events: apid registers them in the order it reads.
+        let outbox = crate::process_alerts::outbox();
+        let handlers = Message::AlertScriptHandlers {
+            specs_json: outbox.script_handlers(),
+        };
+        if peer.send(handlers).await.is_err() {
+            continue;
+        }
+        info!(alert_events_dropped = outbox.dropped(), "connected to apid");
         delay = REDIAL_START;
         announced_wait = false;
         loop {
+            let events = outbox.take(crate::process_alerts::BATCH);
+            if !events.is_empty() {
+                let json = crate::process_alerts::events_array(&events);
+                if peer.send(Message::AlertEvents { json }).await.is_err() {
+                    outbox.unshift(events);
+                    info!("apid link lost; redialling");
+                    break;
+                }
+                continue;
+            }
             let inc = tokio::select! {
                 _ = cancel.cancelled() => {
                     peer.close();
                     return;
                 }
+                _ = outbox.ready() => continue,
                 inc = inbox.recv() => inc,
             };
             let Some(inc) = inc else {

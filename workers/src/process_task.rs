@@ -61,10 +61,11 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
 
 impl EngineRunner {
     fn drain_alerts(&mut self) {
-        // TODO(alerting): ship these to apid as `Message::AlertEvents` for topics/handlers.
+        let outbox = crate::process_alerts::outbox();
         for ev in self.task.drain_alert_events() {
             debug!(task = %self.id, node = %ev.node, id = %ev.id, level = %ev.level,
                 message = %ev.message, "alert event");
+            outbox.push_engine_event(ev);
         }
     }
 }
