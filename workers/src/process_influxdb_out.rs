@@ -122,3 +122,65 @@ impl OutWriters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kapacitor_models::Precision;
+
+    fn spec(node: usize, cluster: &str) -> InfluxDbOutSpec {
+        InfluxDbOutSpec {
+            node,
+            name: format!("influxdb_out{node}"),
+            cluster: cluster.into(),
+            database: "db".into(),
+            retention_policy: String::new(),
+            measurement: String::new(),
+            write_consistency: String::new(),
+            precision: Precision::Nanosecond,
+            buffer: 10,
+            flush_interval_ns: 1_000_000_000,
+            tags: Default::default(),
+            create: false,
+        }
+    }
+
+    fn clusters() -> Clusters {
+        Clusters::from_configs(&[kapacitor_config::InfluxDbConfig {
+            urls: vec!["http://127.0.0.1:9".into()],
+            ..Default::default()
+        }])
+        .expect("one cluster")
+    }
+
+    #[test]
+    fn an_unknown_cluster_names_the_node_and_starts_nothing() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let err = OutWriters::start(
+            &[spec(2, ""), spec(3, "nope")],
+            &clusters(),
+            Some(rt.handle()),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(
+            err,
+            "influxdb_out3: invalid InfluxDB configuration: no such InfluxDB config nope"
+        );
+    }
+
+    #[test]
+    fn points_for_unknown_nodes_are_dropped_and_results_start_empty() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut w = OutWriters::start(&[spec(2, "")], &clusters(), Some(rt.handle())).unwrap();
+        w.feed(vec![OutWrite {
+            node: 7,
+            database: "db".into(),
+            retention_policy: String::new(),
+            points: vec![],
+        }]);
+        assert!(w.take_results().is_empty());
+        // Closing from a plain thread waits on the runtime (nothing queued: at once).
+        w.close();
+    }
+}
