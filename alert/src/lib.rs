@@ -16,6 +16,7 @@
 //! - `api`: JSON bodies of the alert HTTP routes.
 
 pub mod api;
+pub mod cluster;
 mod delivery;
 mod event;
 mod glob;

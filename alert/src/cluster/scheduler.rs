@@ -1,0 +1,421 @@
+//! Per-event delivery decisions on one member.
+//!
+//! [`DedupScheduler::submit`] is called for every event that reaches this member (from a
+//! local task or forwarded by a member that does not own the topic). Owner `i` of the topic
+//! holds the event until `i × delay-per-member` has passed; [`DedupScheduler::due`] hands
+//! back the events whose wait is over and that no earlier owner has completed, and
+//! [`DedupScheduler::completed`] records this member's delivery as a [`Notice`] for the other
+//! owners. A [`Notice`] from another owner ([`DedupScheduler::notice`]) cancels the wait.
+//!
+//! When membership changes, waiting events move up to their new position (an earlier owner
+//! died: the next one delivers without waiting out the dead owner's turn), never down, and an
+//! event is never dropped because this member stopped owning the topic: a duplicate is
+//! better than a lost alert (Alertmanager's "fail open").
+
+use super::notification_log::{Notice, NoticeKey, NotificationLog};
+use super::ownership::owners;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// What became of a submitted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// No ownership (`redundancy = 0` or a single member): deliver it here now, no dedup.
+    Local,
+    /// This member does not own the topic: send the event to these owners (primary first).
+    Forward(Vec<String>),
+    /// Held until `due`; `position` 0 is the primary.
+    Scheduled { position: usize, due: Instant },
+    /// The same event is already waiting here (the other copy of a task, or a forward).
+    Duplicate,
+    /// An owner already delivered it.
+    AlreadyDelivered,
+}
+
+/// Where an event came from: a forwarded event is never forwarded again, so members whose
+/// views of the membership differ for a moment cannot bounce it between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Local,
+    Forwarded,
+}
+
+/// An event whose wait is over: deliver it, then call [`DedupScheduler::completed`].
+#[derive(Debug)]
+pub struct Due<T> {
+    pub key: NoticeKey,
+    pub item: T,
+    pub position: usize,
+}
+
+/// Kapacitor Enterprise's `kapacitor_alert` counters plus what this member suppressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Delivered as the topic's first owner.
+    pub primary_handle_count: u64,
+    /// Delivered as a later owner: the earlier ones did not complete in time.
+    pub secondary_handle_count: u64,
+    /// Completion notices that arrived after this member had delivered the event too.
+    pub notification_dropped: u64,
+    /// Events not delivered here because another owner completed them.
+    pub suppressed: u64,
+    /// Events sent on to the owners.
+    pub forwarded: u64,
+}
+
+struct Pending<T> {
+    item: T,
+    submitted: Instant,
+    position: usize,
+    seq: u64,
+    due: Instant,
+}
+
+pub struct DedupScheduler<T> {
+    me: String,
+    redundancy: usize,
+    delay: Duration,
+    alive: Vec<String>,
+    pending: HashMap<NoticeKey, Pending<T>>,
+    queue: BTreeMap<(Instant, u64), NoticeKey>,
+    seq: u64,
+    log: NotificationLog,
+    counters: Counters,
+}
+
+impl<T> DedupScheduler<T> {
+    pub fn new(me: impl Into<String>, redundancy: usize, delay: Duration) -> DedupScheduler<T> {
+        let me = me.into();
+        DedupScheduler {
+            alive: vec![me.clone()],
+            me,
+            redundancy,
+            delay,
+            pending: HashMap::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            log: NotificationLog::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn with_log(mut self, log: NotificationLog) -> Self {
+        self.log = log;
+        self
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn log(&self) -> &NotificationLog {
+        &self.log
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether events are deduplicated at all (else every member delivers its own).
+    pub fn clustered(&self) -> bool {
+        self.redundancy > 0 && self.alive.len() > 1
+    }
+
+    /// The owners of `topic` in order; empty when not [`clustered`](Self::clustered).
+    pub fn owners(&self, topic: &str) -> Vec<String> {
+        if !self.clustered() {
+            return Vec::new();
+        }
+        owners(topic, &self.alive, self.redundancy)
+    }
+
+    /// The other owners of `topic`: where this member's completion notices go.
+    pub fn peers_to_notify(&self, topic: &str) -> Vec<String> {
+        let mut o = self.owners(topic);
+        o.retain(|m| *m != self.me);
+        o
+    }
+
+    /// The alive members (this one is always among them). Waiting events move up to their
+    /// new position when an earlier owner is gone.
+    pub fn set_members(&mut self, alive: impl IntoIterator<Item = String>) {
+        let mut alive: Vec<String> = alive.into_iter().collect();
+        if !alive.contains(&self.me) {
+            alive.push(self.me.clone());
+        }
+        alive.sort();
+        alive.dedup();
+        if alive == self.alive {
+            return;
+        }
+        self.alive = alive;
+        let clustered = self.clustered();
+        let mut moves = Vec::new();
+        for (key, p) in &self.pending {
+            let pos = if clustered {
+                owners(&key.topic, &self.alive, self.redundancy)
+                    .iter()
+                    .position(|m| *m == self.me)
+            } else {
+                Some(0)
+            };
+            if let Some(pos) = pos.filter(|pos| *pos < p.position) {
+                moves.push((key.clone(), pos));
+            }
+        }
+        for (key, pos) in moves {
+            if let Some(p) = self.pending.get_mut(&key) {
+                self.queue.remove(&(p.due, p.seq));
+                p.position = pos;
+                p.due = p.submitted + self.delay * pos as u32;
+                self.queue.insert((p.due, p.seq), key);
+            }
+        }
+    }
+
+    pub fn submit(&mut self, key: NoticeKey, item: T, origin: Origin, now: Instant) -> Submitted {
+        if !self.clustered() {
+            return Submitted::Local;
+        }
+        if self.log.contains(&key) {
+            self.counters.suppressed += 1;
+            return Submitted::AlreadyDelivered;
+        }
+        if self.pending.contains_key(&key) {
+            return Submitted::Duplicate;
+        }
+        let owners = owners(&key.topic, &self.alive, self.redundancy);
+        let position = match owners.iter().position(|m| *m == self.me) {
+            Some(p) => p,
+            None if origin == Origin::Local => {
+                self.counters.forwarded += 1;
+                return Submitted::Forward(owners);
+            }
+            // Sent here by a member that thinks this one owns the topic: wait behind every
+            // owner this member knows of, then deliver rather than lose it.
+            None => owners.len(),
+        };
+        self.seq += 1;
+        let due = now + self.delay * position as u32;
+        self.queue.insert((due, self.seq), key.clone());
+        self.pending.insert(
+            key,
+            Pending {
+                item,
+                submitted: now,
+                position,
+                seq: self.seq,
+                due,
+            },
+        );
+        Submitted::Scheduled { position, due }
+    }
+
+    /// When [`due`](Self::due) next has something.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.queue.keys().next().map(|(at, _)| *at)
+    }
+
+    /// The events whose wait is over, in due order; counted as primary or secondary handles.
+    pub fn due(&mut self, now: Instant) -> Vec<Due<T>> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            if let Some(p) = self.pending.remove(&key) {
+                if p.position == 0 {
+                    self.counters.primary_handle_count += 1;
+                } else {
+                    self.counters.secondary_handle_count += 1;
+                }
+                out.push(Due {
+                    key,
+                    item: p.item,
+                    position: p.position,
+                });
+            }
+        }
+        out
+    }
+
+    /// This member delivered `key`: the notice to send to [`peers_to_notify`]
+    /// (Self::peers_to_notify).
+    pub fn completed(&mut self, key: NoticeKey, now_ms: u64) -> Notice {
+        let n = Notice {
+            key,
+            by: self.me.clone(),
+            at_ms: now_ms,
+        };
+        self.log.insert(n.clone(), now_ms);
+        n
+    }
+
+    /// A completion notice from another member (direct or from a full sync). Returns whether
+    /// it was new here.
+    pub fn notice(&mut self, n: Notice, now_ms: u64) -> bool {
+        if let Some(mine) = self.log.get(&n.key) {
+            if mine.by == self.me && n.by != self.me {
+                self.counters.notification_dropped += 1;
+            }
+            return false;
+        }
+        let key = n.key.clone();
+        if !self.log.insert(n, now_ms) {
+            return false;
+        }
+        if let Some(p) = self.pending.remove(&key) {
+            self.queue.remove(&(p.due, p.seq));
+            self.counters.suppressed += 1;
+        }
+        true
+    }
+
+    /// Full sync: merges another member's log; returns the notices that were new here.
+    pub fn merge_log(&mut self, notices: Vec<Notice>, now_ms: u64) -> Vec<Notice> {
+        notices
+            .into_iter()
+            .filter(|n| self.notice(n.clone(), now_ms))
+            .collect()
+    }
+
+    pub fn expire(&mut self, now_ms: u64) {
+        self.log.expire(now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+
+    fn key(id: &str) -> NoticeKey {
+        NoticeKey {
+            topic: "cpu".into(),
+            event_id: id.into(),
+            level: Level::Critical,
+            time: 7,
+        }
+    }
+
+    fn members() -> Vec<String> {
+        vec!["a".into(), "b".into(), "c".into()]
+    }
+
+    #[test]
+    fn unclustered_is_local() {
+        let mut s: DedupScheduler<()> = DedupScheduler::new("a", 2, Duration::from_secs(1));
+        assert_eq!(
+            s.submit(key("e"), (), Origin::Local, Instant::now()),
+            Submitted::Local
+        );
+        let mut s: DedupScheduler<()> = DedupScheduler::new("a", 0, Duration::from_secs(1));
+        s.set_members(members());
+        assert_eq!(
+            s.submit(key("e"), (), Origin::Local, Instant::now()),
+            Submitted::Local
+        );
+    }
+
+    #[test]
+    fn positions_follow_the_owner_order() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let non_owner = members().into_iter().find(|m| !order.contains(m)).unwrap();
+        for (i, m) in order.iter().enumerate() {
+            let mut s: DedupScheduler<u32> = DedupScheduler::new(m.clone(), 2, d);
+            s.set_members(members());
+            assert_eq!(
+                s.submit(key("e"), 1, Origin::Local, t0),
+                Submitted::Scheduled {
+                    position: i,
+                    due: t0 + d * i as u32
+                }
+            );
+            assert_eq!(
+                s.submit(key("e"), 2, Origin::Local, t0),
+                Submitted::Duplicate
+            );
+            assert_eq!(s.next_deadline(), Some(t0 + d * i as u32));
+        }
+        let mut s: DedupScheduler<u32> = DedupScheduler::new(non_owner.clone(), 2, d);
+        s.set_members(members());
+        assert_eq!(
+            s.submit(key("e"), 1, Origin::Local, t0),
+            Submitted::Forward(order.clone())
+        );
+        // A forward to a member that does not think it owns the topic waits behind the owners.
+        assert_eq!(
+            s.submit(key("e"), 1, Origin::Forwarded, t0),
+            Submitted::Scheduled {
+                position: 2,
+                due: t0 + d * 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_notice_cancels_the_wait_and_a_late_one_is_counted() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let mut second: DedupScheduler<u32> = DedupScheduler::new(order[1].clone(), 2, d);
+        second.set_members(members());
+        second.submit(key("e1"), 1, Origin::Local, t0);
+        second.submit(key("e2"), 2, Origin::Local, t0);
+        let done = Notice {
+            key: key("e1"),
+            by: order[0].clone(),
+            at_ms: 1,
+        };
+        assert!(second.notice(done.clone(), 1));
+        assert!(!second.notice(done, 1));
+        let due = second.due(t0 + d);
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].item, due[0].position), (2, 1));
+        second.completed(due[0].key.clone(), 2);
+        // The primary finished e2 too, but too late.
+        second.notice(
+            Notice {
+                key: key("e2"),
+                by: order[0].clone(),
+                at_ms: 3,
+            },
+            3,
+        );
+        let c = second.counters();
+        assert_eq!(
+            (
+                c.secondary_handle_count,
+                c.suppressed,
+                c.notification_dropped
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            second.submit(key("e1"), 3, Origin::Local, t0 + d),
+            Submitted::AlreadyDelivered
+        );
+    }
+
+    #[test]
+    fn an_earlier_owner_leaving_moves_the_wait_up() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(10);
+        let order = owners("cpu", &members(), 2);
+        let mut second: DedupScheduler<u32> = DedupScheduler::new(order[1].clone(), 2, d);
+        second.set_members(members());
+        second.submit(key("e"), 1, Origin::Local, t0);
+        assert!(second.due(t0 + Duration::from_secs(1)).is_empty());
+        second.set_members(members().into_iter().filter(|m| *m != order[0]));
+        let due = second.due(t0 + Duration::from_secs(1));
+        assert_eq!(due.len(), 1);
+        assert_eq!(second.counters().primary_handle_count, 1);
+    }
+}
