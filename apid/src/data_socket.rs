@@ -2,6 +2,7 @@
 //! dials it, says hello with its task id, and is registered in the [`Registry`]. The socket's
 //! directory is mode 0700, so only the daemon's user can connect.
 
+use crate::alert_host::AlertHost;
 use crate::registry::{Registry, Subscription};
 use kapacitor_ipc::{Hello, Message, PeerOptions, Role, handshake};
 use std::io;
@@ -30,7 +31,12 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
-pub async fn accept_loop(listener: UnixListener, registry: Registry, cancel: CancellationToken) {
+pub async fn accept_loop(
+    listener: UnixListener,
+    registry: Registry,
+    alerts: AlertHost,
+    cancel: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -38,7 +44,12 @@ pub async fn accept_loop(listener: UnixListener, registry: Registry, cancel: Can
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_worker(stream, registry.clone(), cancel.clone()));
+                tokio::spawn(serve_worker(
+                    stream,
+                    registry.clone(),
+                    alerts.clone(),
+                    cancel.clone(),
+                ));
             }
             Err(e) => {
                 warn!(error = %e, "accept on the worker socket failed");
@@ -48,7 +59,12 @@ pub async fn accept_loop(listener: UnixListener, registry: Registry, cancel: Can
     }
 }
 
-async fn serve_worker(stream: UnixStream, registry: Registry, cancel: CancellationToken) {
+async fn serve_worker(
+    stream: UnixStream,
+    registry: Registry,
+    alerts: AlertHost,
+    cancel: CancellationToken,
+) {
     let Ok((peer, mut inbox)) =
         handshake(stream, Hello::new(Role::Apid), PeerOptions::default()).await
     else {
@@ -83,9 +99,9 @@ async fn serve_worker(stream: UnixStream, registry: Registry, cancel: Cancellati
                     measurements: measurements.as_ref().map(|m| m.iter().cloned().collect()),
                 },
             ),
-            // TODO(alerting): hand the events to topics and handlers.
-            Message::AlertEvents { json } => {
-                debug!(task = %task_id, events = %json, "alert events from worker")
+            Message::AlertEvents { json } => alerts.publish_json(&task_id, json),
+            Message::AlertScriptHandlers { specs_json } => {
+                alerts.set_script_handlers(&task_id, specs_json)
             }
             other => debug!(task = %task_id, msg = other.name(), "ignored message from worker"),
         }

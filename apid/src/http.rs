@@ -32,6 +32,8 @@ pub struct AppState {
     /// `default-retention-policy`: the rp of a write that names none.
     pub default_rp: String,
     pub ingress: Ingress,
+    /// The alert service and its store client.
+    pub alerts: crate::alert_host::AlertHost,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/ping", get(ping).head(ping))
         .merge(crate::cluster::routes())
+        .merge(crate::alerts::routes())
         .merge(crate::subscriptions::routes())
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))
@@ -219,6 +222,12 @@ fn kapacitor_vars(state: &AppState, status: &kapacitor_ipc::Status) -> Value {
             }),
         );
     }
+    let alert_tags = json!({
+        "cluster_id": status.cluster_id,
+        "host": status.hostname,
+        "server_id": status.server_id,
+    });
+    state.alerts.debug_vars(&mut m, &alert_tags);
     Value::Object(m)
 }
 

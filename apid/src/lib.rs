@@ -7,11 +7,14 @@
 // request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod alert_host;
+pub mod alerts;
 pub mod api_json;
 pub mod cluster;
 pub mod data_socket;
 pub mod http;
 pub mod ingest;
+pub mod json_patch;
 pub mod registry;
 pub mod subscriptions;
 pub mod tasks;
@@ -26,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 pub use registry::{Registry, Routed};
+
+/// Environment variable the supervisor sets from `-disable-handlers`: alert handler kinds
+/// (comma-separated) that are accepted but do nothing.
+pub const DISABLE_HANDLERS_ENV: &str = "KAPACITORD_DISABLE_HANDLERS";
 
 /// Entry point of `kapacitord __role apid`; returns the exit code.
 pub fn run() -> i32 {
@@ -85,12 +92,22 @@ async fn serve() -> i32 {
     };
     let registry = Registry::new();
     let cancel = CancellationToken::new();
+    // Stored handlers and topic states are in place before the first worker event arrives.
+    let alerts = match alert_host::AlertHost::start(&cfg, supervisor.clone(), cancel.clone()).await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            error!(error = %e, "cannot start the alert service");
+            return 1;
+        }
+    };
     let sock_path = data_socket::socket_path(&cfg.data_dir);
     match data_socket::bind(&sock_path) {
         Ok(l) => {
             tokio::spawn(data_socket::accept_loop(
                 l,
                 registry.clone(),
+                alerts.clone(),
                 cancel.clone(),
             ));
         }
@@ -108,6 +125,7 @@ async fn serve() -> i32 {
         log_enabled: cfg.http.log_enabled,
         default_rp: cfg.default_retention_policy.clone(),
         ingress: ingest::Ingress::default(),
+        alerts: alerts.clone(),
     });
     let http_stop = cancel.clone();
     let server = tokio::spawn(async move {
@@ -151,5 +169,6 @@ async fn serve() -> i32 {
         Err(_) => warn!("HTTP requests still running after the shutdown timeout"),
     }
     let _ = std::fs::remove_file(&sock_path);
+    alerts.flush().await;
     0
 }

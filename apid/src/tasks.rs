@@ -381,9 +381,11 @@ async fn put_and_answer(
     };
     if let Some(old) = previous_id.filter(|o| *o != rec.id) {
         state.registry.forget(&old);
+        state.alerts.task_deleted(&old);
     }
     if rec.status == TaskStatus::Disabled {
         state.registry.forget(&rec.id);
+        state.alerts.task_stopped(&rec.id);
     }
     let Some(st) = answer.into_iter().next() else {
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "the task was not stored");
@@ -607,6 +609,7 @@ pub async fn delete_task(State(state): State<AppState>, Path(id): Path<String>) 
     match supervisor(&state, Message::TaskDelete { id: id.clone() }).await {
         Ok(_) => {
             state.registry.forget(&id);
+            state.alerts.task_deleted(&id);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => e,

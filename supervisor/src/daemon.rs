@@ -126,7 +126,20 @@ pub fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(supervise(cfg, log, identity, store));
+    let mut child_env = Vec::new();
+    if let Some(kinds) = &args.disable_handlers {
+        let kinds: Vec<&str> = kinds
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect();
+        info!(kinds = ?kinds, "alert handler kinds disabled by -disable-handlers");
+        child_env.push((
+            kapacitor_apid::DISABLE_HANDLERS_ENV.to_string(),
+            kinds.join(","),
+        ));
+    }
+    let code = rt.block_on(supervise(cfg, log, identity, store, child_env));
     if let Some(pidfile) = &args.pidfile {
         let _ = std::fs::remove_file(pidfile);
     }
@@ -143,7 +156,13 @@ fn prepare_data_dir(data_dir: &Path) -> Result<Identity, String> {
     Ok(identity)
 }
 
-async fn supervise(cfg: Config, log: LogSettings, identity: Identity, store: StoreHandle) -> i32 {
+async fn supervise(
+    cfg: Config,
+    log: LogSettings,
+    identity: Identity,
+    store: StoreHandle,
+    child_env: Vec<(String, String)>,
+) -> i32 {
     let (mut sigterm, mut sigint, mut sighup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -176,6 +195,8 @@ async fn supervise(cfg: Config, log: LogSettings, identity: Identity, store: Sto
         ready: Once::new(),
         service: service_tx,
         ready_tasks: Mutex::new(Default::default()),
+        store: store.clone(),
+        child_env,
     });
     info!(
         version = kapacitor_ipc::VERSION,

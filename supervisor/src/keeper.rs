@@ -6,6 +6,7 @@ use crate::desired::DesiredState;
 use crate::logging::LogSettings;
 use crate::notify;
 use crate::spawn::{Spawned, describe_exit, signal_group, spawn_child};
+use crate::store_thread::StoreHandle;
 use crate::table::ProcTable;
 use crate::task_service::{ServiceCmd, ServiceTx, put_answer};
 use kapacitor_ipc::{
@@ -37,6 +38,10 @@ pub struct SupCtx {
     pub service: ServiceTx,
     /// Tasks whose current worker reported `Ready` (task built).
     pub ready_tasks: Mutex<HashSet<String>>,
+    /// The store, for apid's alert records (the task service has its own handle).
+    pub store: StoreHandle,
+    /// Extra environment of every child (`-disable-handlers` for apid).
+    pub child_env: Vec<(String, String)>,
 }
 
 impl SupCtx {
@@ -260,7 +265,7 @@ async fn run_once(
         mut child,
         pid,
         stream,
-    } = match spawn_child(role, &ctx.log) {
+    } = match spawn_child(role, &ctx.log, &ctx.child_env) {
         Ok(s) => s,
         Err(e) => {
             return Outcome::Crashed {
@@ -430,6 +435,10 @@ async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> 
         Message::Ping => Some(Message::Pong),
         msg if *role == Role::Apid && for_task_service(msg) => {
             forward_to_service(ctx, inc);
+            return None;
+        }
+        msg if *role == Role::Apid && crate::alert_store::handles(msg) => {
+            crate::alert_store::serve(ctx.store.clone(), inc);
             return None;
         }
         Message::Ready => {

@@ -5,6 +5,7 @@
 //! The same executable also runs every child: [`spawn::parse_role_args`] recognises the
 //! hidden role argument and [`roles::run_role`] runs it.
 
+pub mod alert_store;
 pub mod backoff;
 pub mod cli;
 pub mod daemon;

@@ -47,7 +47,12 @@ pub fn parse_role_args(args: &[String]) -> Option<Result<Role, String>> {
     })
 }
 
-pub fn spawn_child(role: &Role, log: &LogSettings) -> io::Result<Spawned> {
+/// `env`: variables every child gets besides the IPC and logging ones.
+pub fn spawn_child(
+    role: &Role,
+    log: &LogSettings,
+    env: &[(String, String)],
+) -> io::Result<Spawned> {
     // std creates both ends with SOCK_CLOEXEC; only the end dup'ed to fd 3 crosses exec.
     let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
     let child_raw = child_end.as_raw_fd();
@@ -59,6 +64,7 @@ pub fn spawn_child(role: &Role, log: &LogSettings) -> io::Result<Spawned> {
         .env(IPC_FD_ENV, IPC_FD.to_string())
         .env(LOG_FILE_ENV, &log.file)
         .env(LOG_LEVEL_ENV, &log.level)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // Only the supervisor talks to systemd.
         .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
