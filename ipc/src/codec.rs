@@ -102,8 +102,8 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::AlertStatesSave {
-                changes: Vec::new(),
+            msg: Message::ClusterAlertNotices {
+                notices_json: Vec::new(),
             },
         })
         .unwrap();

@@ -25,7 +25,8 @@ pub use codec::{MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, fr
 pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};
 pub use message::{
-    ClusterMember, ClusterView, Dbrp, Envelope, Hello, Message, PROTO_VERSION, ProcState,
-    ProcessInfo, Role, Status, TaskSpec, TaskState, TopicEventState, TopicStateChange, VERSION,
+    ClusterHandler, ClusterMember, ClusterView, Dbrp, Envelope, Hello, Message, PROTO_VERSION,
+    ProcState, ProcessInfo, Role, Status, TaskSpec, TaskState, TopicEventState, TopicStateChange,
+    VERSION,
 };
 pub use peer::{Inbox, Incoming, Peer, PeerOptions, handshake};

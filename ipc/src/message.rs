@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 44;
+pub const MESSAGE_VARIANTS: u32 = 52;
 
 /// Every message of every connection.
 ///
@@ -327,6 +327,60 @@ pub enum Message {
     AlertStatesSave {
         changes: Vec<TopicStateChange>,
     },
+    /// apid → gossipd: define or replace a cluster-replicated topic handler (spec JSON
+    /// object); gossipd records it, persists it and sends it to every member. Answered with
+    /// `ClusterHandlers` or `ClusterError`.
+    ClusterHandlerPut {
+        topic: String,
+        id: String,
+        spec_json: String,
+    },
+    /// apid → gossipd: delete a cluster-replicated topic handler (a tombstone replicates);
+    /// answered with `ClusterHandlers` or `ClusterError`.
+    ClusterHandlerDelete {
+        topic: String,
+        id: String,
+    },
+    /// apid → gossipd: the replicated handler set; answered with `ClusterHandlers`.
+    ClusterHandlersRequest,
+    /// gossipd → apid: the whole replicated handler set. Also sent unsolicited on the
+    /// gossipd socket whenever the set changes (a peer's change, a full sync, a join);
+    /// `revision` grows with every change so apid can ignore stale copies.
+    ClusterHandlers {
+        revision: u64,
+        handlers: Vec<ClusterHandler>,
+    },
+    /// apid → gossipd: this member does not own the event's topic; send the event (alert
+    /// `Event` JSON) to these owners (member ids). Answered with `Done`.
+    ClusterAlertForward {
+        owners: Vec<String>,
+        event_json: String,
+    },
+    /// gossipd → apid: an event another member forwarded to this owner.
+    ClusterAlertForwarded {
+        from: String,
+        event_json: String,
+    },
+    /// apid → gossipd: this member delivered these events (notification-log notices as
+    /// JSON); send them to `peers` (the topic's other owners) now and keep them for the full
+    /// sync. Answered with `Done`.
+    ClusterAlertDone {
+        peers: Vec<String>,
+        notices_json: Vec<String>,
+    },
+    /// gossipd → apid: completion notices from other members (direct or from a full sync).
+    ClusterAlertNotices {
+        notices_json: Vec<String>,
+    },
+}
+
+/// One cluster-replicated topic handler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterHandler {
+    pub topic: String,
+    pub id: String,
+    /// The handler spec as a JSON object.
+    pub spec_json: String,
 }
 
 /// The persisted state of one event of a topic.
@@ -434,6 +488,14 @@ impl Message {
             Message::AlertHandlerPut { .. } => "AlertHandlerPut",
             Message::AlertHandlerDelete { .. } => "AlertHandlerDelete",
             Message::AlertStatesSave { .. } => "AlertStatesSave",
+            Message::ClusterHandlerPut { .. } => "ClusterHandlerPut",
+            Message::ClusterHandlerDelete { .. } => "ClusterHandlerDelete",
+            Message::ClusterHandlersRequest => "ClusterHandlersRequest",
+            Message::ClusterHandlers { .. } => "ClusterHandlers",
+            Message::ClusterAlertForward { .. } => "ClusterAlertForward",
+            Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
+            Message::ClusterAlertDone { .. } => "ClusterAlertDone",
+            Message::ClusterAlertNotices { .. } => "ClusterAlertNotices",
         }
     }
 }
