@@ -10,7 +10,10 @@
 //! * [`local`]: `<data_dir>/run/gossipd.sock`, apid's way in.
 //! * [`wire`]: the envelope (cluster id, sender, optional AES-GCM) on every message.
 //! * [`persist`]: `cluster.json`; [`identity`]: `server.id` / `cluster.id`.
+//! * [`handlers`], [`replication`]: cluster alerting: the replicated topic handler set
+//!   (`alert_handlers.json`), completion notices and event forwarding between members.
 
+pub mod handlers;
 pub mod identity;
 pub mod local;
 pub mod member;
@@ -18,6 +21,7 @@ pub mod membership;
 pub mod node;
 pub mod ops;
 pub mod persist;
+pub mod replication;
 pub mod rpc;
 pub mod settings;
 pub mod wire;
@@ -87,8 +91,24 @@ pub async fn start(
     cfg: &Config,
     services: rpc::PeerServices,
 ) -> Result<(node::Handle, tokio::task::JoinHandle<()>), String> {
+    start_full(cfg, services)
+        .await
+        .map(|s| (s.handle, s.driver))
+}
+
+/// What [`start_full`] started.
+pub struct Started {
+    pub handle: node::Handle,
+    pub driver: tokio::task::JoinHandle<()>,
+    pub replication: Arc<replication::Replication>,
+}
+
+/// [`start`], also returning the cluster alerting state.
+pub async fn start_full(cfg: &Config, services: rpc::PeerServices) -> Result<Started, String> {
     let s = settings::Settings::from_config(cfg)?;
     let ids = identity::Identity::load_or_create(&s.data_dir).map_err(|e| e.to_string())?;
+    let replication = replication::Replication::load(s.data_dir.clone(), ids.server_id)?;
+    let services = services.with(replication.services());
     let sealer = Arc::new(wire::Sealer::new(s.encryption_key.as_deref())?);
     let l = Listeners::bind(&s).await?;
     let bound = |a: std::io::Result<std::net::SocketAddr>| a.map_err(|e| e.to_string());
@@ -107,10 +127,19 @@ pub async fn start(
     );
     let driver = tokio::spawn(node.run());
     tokio::spawn(rpc::serve(l.rpc, handle.clone(), services));
+    tokio::spawn(
+        replication
+            .clone()
+            .run_sync(handle.clone(), cfg.alert.full_sync_interval.as_duration()),
+    );
     let sock = local::socket_path(&s.data_dir);
     let listener =
         local::bind(&sock).map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
-    tokio::spawn(local::accept_loop(listener, handle.clone()));
+    tokio::spawn(local::accept_loop(
+        listener,
+        handle.clone(),
+        replication.clone(),
+    ));
     info!(
         member = %view.local_id,
         cluster = %view.cluster_id,
@@ -120,7 +149,11 @@ pub async fn start(
         encrypted = sealer.encrypted(),
         "gossip process up"
     );
-    Ok((handle, driver))
+    Ok(Started {
+        handle,
+        driver,
+        replication,
+    })
 }
 
 async fn serve() -> i32 {
@@ -206,3 +239,6 @@ async fn serve() -> i32 {
 
 #[cfg(test)]
 mod sim_tests;
+
+#[cfg(test)]
+mod replication_tests;

@@ -5,10 +5,12 @@
 
 use crate::node::Handle;
 use crate::ops::{self, OpError};
+use crate::replication::Replication;
 use kapacitor_ipc::{Hello, Incoming, Message, PeerOptions, Role, handshake};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
@@ -31,11 +33,11 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
-pub async fn accept_loop(listener: UnixListener, handle: Handle) {
+pub async fn accept_loop(listener: UnixListener, handle: Handle, repl: Arc<Replication>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream, handle.clone()));
+                tokio::spawn(serve(stream, handle.clone(), repl.clone()));
             }
             Err(e) => {
                 warn!(error = %e, "accept on the gossipd socket failed");
@@ -45,7 +47,7 @@ pub async fn accept_loop(listener: UnixListener, handle: Handle) {
     }
 }
 
-async fn serve(stream: UnixStream, handle: Handle) {
+async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
     let Ok((peer, mut inbox)) =
         handshake(stream, Hello::new(Role::Gossipd), PeerOptions::default()).await
     else {
@@ -56,13 +58,72 @@ async fn serve(stream: UnixStream, handle: Handle) {
         peer.close();
         return;
     }
+    // Cluster alerting pushes (handler set changes, forwarded events, notices) go to apid
+    // unasked; it gets the current handler set first.
+    let mut pushes = repl.subscribe();
+    let push_peer = peer.clone();
+    let first = repl.handlers_message();
+    tokio::spawn(async move {
+        if push_peer.send(first).await.is_err() {
+            return;
+        }
+        loop {
+            let msg = match pushes.recv().await {
+                Ok(m) => m,
+                // apid fell behind: the handler set is whole in every message, so send the
+                // latest; lost notices cost at most a duplicate delivery.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    warn!(
+                        missed = n,
+                        "apid is not keeping up with cluster alert messages"
+                    );
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if push_peer.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
     while let Some(inc) = inbox.recv().await {
         // Each request on its own task: a slow `member add` must not hold up a list.
-        tokio::spawn(answer(inc, handle.clone()));
+        tokio::spawn(answer(inc, handle.clone(), repl.clone()));
     }
 }
 
-async fn answer(inc: Incoming, handle: Handle) {
+async fn answer(inc: Incoming, handle: Handle, repl: Arc<Replication>) {
+    let alerting = match &inc.msg {
+        Message::ClusterHandlersRequest => Some(Ok(repl.handlers_message())),
+        Message::ClusterHandlerPut {
+            topic,
+            id,
+            spec_json,
+        } => Some(repl.put(&handle, topic, id, spec_json).await),
+        Message::ClusterHandlerDelete { topic, id } => Some(repl.delete(&handle, topic, id).await),
+        Message::ClusterAlertForward { owners, event_json } => {
+            repl.forward(&handle, owners, event_json.clone()).await;
+            Some(Ok(Message::Done))
+        }
+        Message::ClusterAlertDone {
+            peers,
+            notices_json,
+        } => {
+            repl.done(&handle, peers, notices_json.clone()).await;
+            Some(Ok(Message::Done))
+        }
+        _ => None,
+    };
+    if let Some(r) = alerting {
+        let reply = r.unwrap_or_else(|e| Message::ClusterError {
+            status: e.status,
+            message: e.message,
+        });
+        if inc.is_request() {
+            let _ = inc.reply(reply).await;
+        }
+        return;
+    }
     let result = match &inc.msg {
         Message::Ping => {
             let _ = inc.reply(Message::Pong).await;

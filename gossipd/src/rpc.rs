@@ -77,6 +77,13 @@ impl PeerServices {
     pub fn new(services: impl IntoIterator<Item = (String, PeerFn)>) -> PeerServices {
         PeerServices(Arc::new(services.into_iter().collect()))
     }
+
+    /// These services plus `more` (a name in `more` replaces the same name here).
+    pub fn with(self, more: impl IntoIterator<Item = (String, PeerFn)>) -> PeerServices {
+        let mut map: std::collections::HashMap<String, PeerFn> = (*self.0).clone();
+        map.extend(more);
+        PeerServices(Arc::new(map))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

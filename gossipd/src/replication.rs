@@ -1,0 +1,398 @@
+//! Cluster alerting in gossipd: the replicated handler set ([`HandlerSet`]), the recent
+//! completion notices, event forwarding, and their way to apid.
+//!
+//! Everything between members goes over RPC peer services (TCP, the same envelope and
+//! encryption as membership RPC), not over UDP gossip: a "done" notice or a handler change
+//! must reach the owners even when a best-effort gossip round would miss them (Alertmanager
+//! #1387). A change is pushed at once to every alive member; anti-entropy (a full exchange
+//! of handlers and recent notices with one random member every `[alert] full-sync-interval`,
+//! and at once with any member that became alive, after a join, a restart or a healed
+//! partition) repairs what a push missed.
+//!
+//! Notices are opaque JSON here (apid's `kapacitor_alert::cluster::Notice`): gossipd only
+//! stores, forwards and exchanges them, so it stays free of alert code.
+//!
+//! Peer services: `alert.handlers` (entries pushed), `alert.sync` (full exchange),
+//! `alert.forward` (an event for an owner), `alert.notices` (completion notices).
+
+use crate::handlers::{Entry, HandlerSet};
+use crate::member::Status;
+use crate::node::Handle;
+use crate::ops::OpError;
+use crate::rpc::{self, PeerFn, Request, Response};
+use kapacitor_ipc::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+/// Limit of one push to a peer.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often membership is checked for members that became alive.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// Notices older than this are not exchanged any more (the longest delay chain is far
+/// shorter; apid's own log has the same retention).
+const NOTICE_RETENTION_MS: u64 = 15 * 60 * 1000;
+const NOTICE_CAPACITY: usize = 100_000;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Recent completion notices (opaque JSON), bounded, oldest dropped first.
+#[derive(Debug, Default)]
+struct Notices {
+    seen: HashSet<String>,
+    order: VecDeque<(u64, String)>,
+}
+
+impl Notices {
+    /// Returns the notices that were new.
+    fn merge(&mut self, notices: Vec<String>, now_ms: u64) -> Vec<String> {
+        self.expire(now_ms);
+        let mut fresh = Vec::new();
+        for n in notices {
+            if self.seen.insert(n.clone()) {
+                self.order.push_back((now_ms, n.clone()));
+                fresh.push(n);
+            }
+        }
+        while self.order.len() > NOTICE_CAPACITY {
+            if let Some((_, n)) = self.order.pop_front() {
+                self.seen.remove(&n);
+            }
+        }
+        fresh
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        while let Some((at, _)) = self.order.front() {
+            if at.saturating_add(NOTICE_RETENTION_MS) > now_ms {
+                break;
+            }
+            if let Some((_, n)) = self.order.pop_front() {
+                self.seen.remove(&n);
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.order.iter().map(|(_, n)| n.clone()).collect()
+    }
+}
+
+/// The body of an `alert.sync` exchange, both ways.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SyncBody {
+    pub handlers: Vec<Entry>,
+    pub notices: Vec<String>,
+}
+
+struct State {
+    handlers: HandlerSet,
+    notices: Notices,
+}
+
+pub struct Replication {
+    state: Mutex<State>,
+    data_dir: PathBuf,
+    me: String,
+    /// Messages for every connected apid.
+    to_apid: broadcast::Sender<Message>,
+}
+
+impl Replication {
+    pub fn load(data_dir: PathBuf, me: Uuid) -> Result<Arc<Replication>, String> {
+        let handlers = HandlerSet::load(&data_dir).map_err(|e| e.to_string())?;
+        let (to_apid, _) = broadcast::channel(4096);
+        Ok(Arc::new(Replication {
+            state: Mutex::new(State {
+                handlers,
+                notices: Notices::default(),
+            }),
+            data_dir,
+            me: me.to_string(),
+            to_apid,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data; keep serving it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Messages gossipd sends apid without being asked.
+    pub fn subscribe(&self) -> broadcast::Receiver<Message> {
+        self.to_apid.subscribe()
+    }
+
+    /// The live handler set as apid receives it.
+    pub fn handlers_message(&self) -> Message {
+        let st = self.lock();
+        Message::ClusterHandlers {
+            revision: st.handlers.revision(),
+            handlers: st.handlers.live(),
+        }
+    }
+
+    fn persist(&self, st: &State) {
+        if let Err(e) = st.handlers.save(&self.data_dir) {
+            warn!(error = %e, "cannot save the replicated alert handlers");
+        }
+    }
+
+    fn announce_handlers(&self) {
+        let _ = self.to_apid.send(self.handlers_message());
+    }
+
+    /// Merges entries from a peer; persists and tells apid when something changed.
+    pub fn merge_handlers(&self, entries: Vec<Entry>) -> bool {
+        let changed = {
+            let mut st = self.lock();
+            let changed = st.handlers.merge(entries);
+            if changed {
+                st.handlers.expire_tombstones(now_ms());
+                self.persist(&st);
+            }
+            changed
+        };
+        if changed {
+            self.announce_handlers();
+        }
+        changed
+    }
+
+    /// Records notices; the new ones go to apid.
+    pub fn merge_notices(&self, notices: Vec<String>) -> Vec<String> {
+        let fresh = self.lock().notices.merge(notices, now_ms());
+        if !fresh.is_empty() {
+            let _ = self.to_apid.send(Message::ClusterAlertNotices {
+                notices_json: fresh.clone(),
+            });
+        }
+        fresh
+    }
+
+    pub fn sync_body(&self) -> SyncBody {
+        let st = self.lock();
+        SyncBody {
+            handlers: st.handlers.entries(),
+            notices: st.notices.all(),
+        }
+    }
+
+    /// A full exchange received from a peer.
+    pub fn merge_sync(&self, body: SyncBody) {
+        self.merge_handlers(body.handlers);
+        self.merge_notices(body.notices);
+    }
+
+    /// apid defines or replaces a handler here.
+    pub async fn put(
+        &self,
+        handle: &Handle,
+        topic: &str,
+        id: &str,
+        spec_json: &str,
+    ) -> Result<Message, OpError> {
+        if serde_json::from_str::<serde_json::Value>(spec_json)
+            .map(|v| !v.is_object())
+            .unwrap_or(true)
+        {
+            return Err(OpError {
+                status: 400,
+                message: "handler spec must be a JSON object".into(),
+            });
+        }
+        let entry = {
+            let mut st = self.lock();
+            let e = st.handlers.put(topic, id, spec_json, &self.me, now_ms());
+            self.persist(&st);
+            e
+        };
+        self.announce_handlers();
+        push(handle, "alert.handlers", encode(&vec![entry]), None).await;
+        Ok(self.handlers_message())
+    }
+
+    /// apid deletes a handler here.
+    pub async fn delete(&self, handle: &Handle, topic: &str, id: &str) -> Result<Message, OpError> {
+        let entry = {
+            let mut st = self.lock();
+            let e = st.handlers.delete(topic, id, &self.me, now_ms());
+            if e.is_some() {
+                self.persist(&st);
+            }
+            e
+        };
+        let Some(entry) = entry else {
+            return Err(OpError {
+                status: 404,
+                message: format!("handler {id:?} of topic {topic:?} does not exist"),
+            });
+        };
+        self.announce_handlers();
+        push(handle, "alert.handlers", encode(&vec![entry]), None).await;
+        Ok(self.handlers_message())
+    }
+
+    /// apid delivered events: keep the notices and send them straight to the other owners.
+    pub async fn done(&self, handle: &Handle, peers: &[String], notices: Vec<String>) {
+        self.lock().notices.merge(notices.clone(), now_ms());
+        push(handle, "alert.notices", encode(&notices), Some(peers)).await;
+    }
+
+    /// apid does not own an event's topic: send it to the owners.
+    pub async fn forward(&self, handle: &Handle, owners: &[String], event_json: String) {
+        push(handle, "alert.forward", encode(&event_json), Some(owners)).await;
+    }
+
+    /// The peer services this module serves.
+    pub fn services(self: &Arc<Self>) -> Vec<(String, PeerFn)> {
+        let handlers = self.clone();
+        let sync = self.clone();
+        let forward = self.clone();
+        let notices = self.clone();
+        vec![
+            service("alert.handlers", move |_, body| {
+                let entries: Vec<Entry> = decode(&body)?;
+                handlers.merge_handlers(entries);
+                Ok(Vec::new())
+            }),
+            service("alert.sync", move |_, body| {
+                let theirs: SyncBody = decode(&body)?;
+                let ours = sync.sync_body();
+                sync.merge_sync(theirs);
+                Ok(encode(&ours))
+            }),
+            service("alert.forward", move |from, body| {
+                let event_json: String = decode(&body)?;
+                let _ = forward.to_apid.send(Message::ClusterAlertForwarded {
+                    from: from.to_string(),
+                    event_json,
+                });
+                Ok(Vec::new())
+            }),
+            service("alert.notices", move |_, body| {
+                let n: Vec<String> = decode(&body)?;
+                notices.merge_notices(n);
+                Ok(Vec::new())
+            }),
+        ]
+    }
+
+    /// Anti-entropy: a full exchange with one random alive member every `interval`, and at
+    /// once with every member that became alive since the last look.
+    pub async fn run_sync(self: Arc<Self>, handle: Handle, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(WATCH_EVERY);
+        let mut alive_before: HashSet<Uuid> = HashSet::new();
+        loop {
+            let full = tokio::select! {
+                _ = tick.tick() => true,
+                _ = watch.tick() => false,
+            };
+            let Ok(view) = handle.view().await else {
+                return;
+            };
+            let alive: HashMap<Uuid, String> = view
+                .members
+                .iter()
+                .filter(|m| m.status == Status::Alive && m.id != view.local_id)
+                .map(|m| (m.id, m.rpc_address.clone()))
+                .collect();
+            let mut targets: Vec<String> = alive
+                .iter()
+                .filter(|(id, _)| !alive_before.contains(id))
+                .map(|(_, a)| a.clone())
+                .collect();
+            if full && targets.is_empty() {
+                let all: Vec<&String> = alive.values().collect();
+                if !all.is_empty() {
+                    targets.push(all[rand::random_range(0..all.len())].clone());
+                }
+            }
+            alive_before = alive.keys().copied().collect();
+            for addr in targets {
+                let me = self.clone();
+                let handle = handle.clone();
+                tokio::spawn(async move { me.sync_with(&handle, &addr).await });
+            }
+        }
+    }
+
+    async fn sync_with(&self, handle: &Handle, addr: &str) {
+        let req = Request::Peer {
+            service: "alert.sync".into(),
+            body: encode(&self.sync_body()),
+        };
+        match rpc::call(addr, handle, &req, PUSH_TIMEOUT).await {
+            Ok(Response::Peer(body)) => match decode::<SyncBody>(&body) {
+                Ok(theirs) => self.merge_sync(theirs),
+                Err(e) => warn!(peer = %addr, error = %e, "bad alert sync answer"),
+            },
+            Ok(other) => debug!(peer = %addr, answer = ?other, "alert sync refused"),
+            Err(e) => debug!(peer = %addr, error = %e, "alert sync failed"),
+        }
+    }
+}
+
+fn service(
+    name: &str,
+    f: impl Fn(Uuid, Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync + 'static,
+) -> (String, PeerFn) {
+    let f = Arc::new(f);
+    let pf: PeerFn = Arc::new(move |from, body| {
+        let f = f.clone();
+        Box::pin(async move { f(from, body) })
+    });
+    (name.to_string(), pf)
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(body).map_err(|e| format!("undecodable alert message: {e}"))
+}
+
+/// Sends one peer-service call to `to` (member ids), or to every alive member when `None`,
+/// concurrently; failures are logged (anti-entropy repairs them).
+async fn push(handle: &Handle, service: &str, body: Vec<u8>, to: Option<&[String]>) {
+    let Ok(view) = handle.view().await else {
+        return;
+    };
+    let targets: Vec<(Uuid, String)> = view
+        .members
+        .iter()
+        .filter(|m| m.id != view.local_id)
+        .filter(|m| match to {
+            Some(ids) => ids.iter().any(|i| *i == m.id.to_string()),
+            None => m.status == Status::Alive,
+        })
+        .map(|m| (m.id, m.rpc_address.clone()))
+        .collect();
+    let calls = targets.into_iter().map(|(id, addr)| {
+        let req = Request::Peer {
+            service: service.to_string(),
+            body: body.clone(),
+        };
+        async move {
+            match rpc::call(&addr, handle, &req, PUSH_TIMEOUT).await {
+                Ok(Response::Peer(_)) => {}
+                Ok(other) => info!(peer = %id, service, answer = ?other, "peer refused"),
+                Err(e) => debug!(peer = %id, service, error = %e, "push failed"),
+            }
+        }
+    });
+    futures::future::join_all(calls).await;
+}
