@@ -188,7 +188,11 @@ impl AlertHost {
                 self.inner
                     .events_received
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
+                let cluster = crate::cluster_alert::get();
                 for ev in events {
+                    if cluster.is_some_and(|c| c.intercept(&ev)) {
+                        continue;
+                    }
                     self.inner.service.publish(ev);
                 }
             }
@@ -263,6 +267,11 @@ impl AlertHost {
         }
     }
 
+    /// A store request from cluster alerting (replicated handler changes).
+    pub(crate) async fn store_message(&self, msg: Message) -> Result<(), String> {
+        self.store(msg).await
+    }
+
     async fn store(&self, msg: Message) -> Result<(), String> {
         match self
             .inner
@@ -308,6 +317,9 @@ impl AlertHost {
             self.inner.service.remove_handler(&spec.topic, &spec.id);
             return Err(failed(&format!("storing the handler: {e}")));
         }
+        if let Some(c) = crate::cluster_alert::get() {
+            c.handler_put(&spec, None);
+        }
         Ok(())
     }
 
@@ -332,6 +344,9 @@ impl AlertHost {
             }
             return Err(failed(&format!("storing the handler: {e}")));
         }
+        if let Some(c) = crate::cluster_alert::get() {
+            c.handler_put(&spec, Some(&old.id));
+        }
         Ok(())
     }
 
@@ -350,6 +365,9 @@ impl AlertHost {
             )
         })?;
         self.inner.service.remove_handler(topic, id);
+        if let Some(c) = crate::cluster_alert::get() {
+            c.handler_deleted(topic, id);
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod alert_host;
 pub mod alerts;
 pub mod api_json;
 pub mod cluster;
+pub mod cluster_alert;
 pub mod data_socket;
 pub mod http;
 pub mod ingest;
@@ -118,6 +119,7 @@ async fn serve() -> i32 {
     }
 
     cluster::init(&cfg.data_dir);
+    cluster_alert::start(&cfg, alerts.clone());
     subscriptions::start(&cfg, registry.clone(), cancel.clone());
     let app = http::router(http::AppState {
         supervisor: supervisor.clone(),

@@ -58,37 +58,42 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
         peer.close();
         return;
     }
-    // Cluster alerting pushes (handler set changes, forwarded events, notices) go to apid
-    // unasked; it gets the current handler set first.
-    let mut pushes = repl.subscribe();
-    let push_peer = peer.clone();
-    let first = repl.handlers_message();
-    tokio::spawn(async move {
-        if push_peer.send(first).await.is_err() {
-            return;
-        }
-        loop {
-            let msg = match pushes.recv().await {
-                Ok(m) => m,
-                // apid fell behind: the handler set is whole in every message, so send the
-                // latest; lost notices cost at most a duplicate delivery.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    warn!(
-                        missed = n,
-                        "apid is not keeping up with cluster alert messages"
-                    );
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            if push_peer.send(msg).await.is_err() {
-                return;
-            }
-        }
-    });
+    // Cluster alerting pushes (handler set changes, forwarded events, notices) go unasked to
+    // the connections that asked for the handler set once: apid's long-lived link, not its
+    // one-shot membership requests.
+    let mut subscribed = false;
     while let Some(inc) = inbox.recv().await {
+        if !subscribed && matches!(inc.msg, Message::ClusterHandlersRequest) {
+            subscribed = true;
+            tokio::spawn(push_loop(peer.clone(), repl.subscribe()));
+        }
         // Each request on its own task: a slow `member add` must not hold up a list.
         tokio::spawn(answer(inc, handle.clone(), repl.clone()));
+    }
+}
+
+async fn push_loop(
+    peer: kapacitor_ipc::Peer,
+    mut pushes: tokio::sync::broadcast::Receiver<Message>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let msg = match pushes.recv().await {
+            Ok(m) => m,
+            // apid fell behind: each handler message carries the whole set, and a lost
+            // notice costs at most one duplicate delivery.
+            Err(RecvError::Lagged(n)) => {
+                warn!(
+                    missed = n,
+                    "apid is not keeping up with cluster alert messages"
+                );
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if peer.send(msg).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -1,0 +1,401 @@
+//! Cluster alerting in apid: replicated topic handlers applied to the local alert service,
+//! and deduplicated delivery of events on named topics.
+//!
+//! apid keeps one long-lived connection to gossipd (`<data_dir>/run/gossipd.sock`, redialled
+//! when it drops). Over it gossipd pushes the replicated handler set, events other members
+//! forwarded to this owner, and completion notices; apid sends handler changes made through
+//! its API, forwards, and its own completion notices. The decisions (owners, waits,
+//! notices) are `kapacitor_alert::cluster::DedupScheduler`'s; this module is the plumbing.
+//!
+//! Only events on named topics are deduplicated: anonymous topics (`main:<task>:...`) carry
+//! the inline handlers of a TICKscript, which keep Kapacitor's behaviour (every member
+//! running the task sends). Until gossipd has told apid the membership, and always with
+//! `[alert] redundancy = 0`, events are published locally as without clustering.
+
+use crate::alert_host::AlertHost;
+use kapacitor_alert::cluster::scheduler::Origin;
+use kapacitor_alert::cluster::{Counters, DedupScheduler, Notice, NoticeKey, Submitted};
+use kapacitor_alert::{Event, HandlerSpec, TASK_MASTER};
+use kapacitor_config::Config;
+use kapacitor_ipc::{ClusterHandler, Hello, Message, Peer, PeerOptions, Role, handshake};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::UnixStream;
+use tokio::sync::Notify;
+use tracing::{debug, error, info, warn};
+
+const REDIAL: Duration = Duration::from_millis(500);
+const MEMBERS_EVERY: Duration = Duration::from_millis(250);
+const GOSSIPD_LIMIT: Duration = Duration::from_secs(5);
+
+static CLUSTER: OnceLock<ClusterAlert> = OnceLock::new();
+
+/// The running cluster alerting, once [`start`]ed.
+pub fn get() -> Option<&'static ClusterAlert> {
+    CLUSTER.get()
+}
+
+pub struct ClusterAlert {
+    host: AlertHost,
+    redundancy: usize,
+    delay: Duration,
+    socket: PathBuf,
+    link: Mutex<Option<Peer>>,
+    /// Created once gossipd told this member its id.
+    sched: Mutex<Option<DedupScheduler<Event>>>,
+    wake: Notify,
+    /// The replicated handlers applied here, (topic, id) → spec JSON.
+    applied: Mutex<HashMap<(String, String), String>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the gossipd link, the membership watch and the delivery timer.
+pub fn start(cfg: &Config, host: AlertHost) {
+    let c = ClusterAlert {
+        host,
+        redundancy: cfg.alert.redundancy as usize,
+        delay: cfg.alert.delay_per_member.as_duration(),
+        socket: cfg.data_dir.join("run").join("gossipd.sock"),
+        link: Mutex::new(None),
+        sched: Mutex::new(None),
+        wake: Notify::new(),
+        applied: Mutex::new(HashMap::new()),
+    };
+    if CLUSTER.set(c).is_err() {
+        return;
+    }
+    let Some(c) = get() else { return };
+    tokio::spawn(c.link_loop());
+    tokio::spawn(c.members_loop());
+    tokio::spawn(c.deliver_loop());
+}
+
+impl ClusterAlert {
+    pub fn counters(&self) -> Counters {
+        lock(&self.sched)
+            .as_ref()
+            .map(|s| s.counters())
+            .unwrap_or_default()
+    }
+
+    fn peer(&self) -> Option<Peer> {
+        lock(&self.link).clone().filter(|p| !p.is_closed())
+    }
+
+    /// Takes over `ev` when it is to be deduplicated; `false`: publish it here as usual.
+    pub fn intercept(&self, ev: &Event) -> bool {
+        if self.redundancy == 0 || ev.topic.starts_with(&format!("{TASK_MASTER}:")) {
+            return false;
+        }
+        let Some(peer) = self.peer() else {
+            return false;
+        };
+        let submitted = {
+            let mut s = lock(&self.sched);
+            let Some(s) = s.as_mut() else { return false };
+            s.submit(
+                NoticeKey::of(ev),
+                ev.clone(),
+                Origin::Local,
+                std::time::Instant::now(),
+            )
+        };
+        match submitted {
+            Submitted::Local => false,
+            Submitted::Forward(owners) => {
+                let msg = Message::ClusterAlertForward {
+                    owners,
+                    event_json: ev.to_ipc_json(),
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = peer.send(msg).await {
+                        warn!(error = %e, "cannot forward an alert event to its owners");
+                    }
+                });
+                true
+            }
+            Submitted::Scheduled { .. } => {
+                self.wake.notify_one();
+                true
+            }
+            Submitted::Duplicate | Submitted::AlreadyDelivered => true,
+        }
+    }
+
+    /// A handler was defined or replaced through this member's API.
+    pub fn handler_put(&self, spec: &HandlerSpec, previous_id: Option<&str>) {
+        let Ok(spec_json) = serde_json::to_string(spec) else {
+            return;
+        };
+        lock(&self.applied).insert((spec.topic.clone(), spec.id.clone()), spec_json.clone());
+        let mut msgs = vec![Message::ClusterHandlerPut {
+            topic: spec.topic.clone(),
+            id: spec.id.clone(),
+            spec_json,
+        }];
+        if let Some(prev) = previous_id.filter(|p| *p != spec.id) {
+            lock(&self.applied).remove(&(spec.topic.clone(), prev.to_string()));
+            msgs.push(Message::ClusterHandlerDelete {
+                topic: spec.topic.clone(),
+                id: prev.to_string(),
+            });
+        }
+        self.send_changes(msgs);
+    }
+
+    /// A handler was deleted through this member's API.
+    pub fn handler_deleted(&self, topic: &str, id: &str) {
+        lock(&self.applied).remove(&(topic.to_string(), id.to_string()));
+        self.send_changes(vec![Message::ClusterHandlerDelete {
+            topic: topic.to_string(),
+            id: id.to_string(),
+        }]);
+    }
+
+    fn send_changes(&self, msgs: Vec<Message>) {
+        let Some(peer) = self.peer() else {
+            warn!("gossip process unavailable: the handler change is not replicated");
+            return;
+        };
+        tokio::spawn(async move {
+            for m in msgs {
+                match peer.request_timeout(m, GOSSIPD_LIMIT).await {
+                    Ok(Message::ClusterHandlers { .. }) => {}
+                    Ok(Message::ClusterError { message, .. }) => {
+                        warn!(error = %message, "handler change not replicated")
+                    }
+                    Ok(other) => debug!(answer = other.name(), "unexpected answer"),
+                    Err(e) => warn!(error = %e, "handler change not replicated"),
+                }
+            }
+        });
+    }
+
+    /// The replicated set from gossipd: apply what changed, remove what went.
+    async fn apply_handlers(&self, handlers: Vec<ClusterHandler>) {
+        let svc = self.host.service();
+        let mut next = HashMap::new();
+        let mut stores = Vec::new();
+        for h in handlers {
+            let spec: HandlerSpec = match serde_json::from_str(&h.spec_json) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(topic = %h.topic, handler = %h.id, error = %e, "unreadable replicated handler");
+                    continue;
+                }
+            };
+            if svc.handler(&h.topic, &h.id).as_ref() != Some(&spec) {
+                match svc.set_handler(spec) {
+                    Ok(()) => {
+                        info!(topic = %h.topic, handler = %h.id, "replicated handler applied");
+                        stores.push(Message::AlertHandlerPut {
+                            topic: h.topic.clone(),
+                            id: h.id.clone(),
+                            spec_json: h.spec_json.clone(),
+                            previous_id: None,
+                        });
+                    }
+                    Err(e) => {
+                        error!(topic = %h.topic, handler = %h.id, error = %e, "replicated handler refused")
+                    }
+                }
+            }
+            next.insert((h.topic, h.id), h.spec_json);
+        }
+        let gone: Vec<(String, String)> = {
+            let mut applied = lock(&self.applied);
+            let gone = applied
+                .keys()
+                .filter(|k| !next.contains_key(*k))
+                .cloned()
+                .collect();
+            *applied = next;
+            gone
+        };
+        for (topic, id) in gone {
+            if svc.remove_handler(&topic, &id) {
+                info!(topic = %topic, handler = %id, "replicated handler deleted");
+            }
+            stores.push(Message::AlertHandlerDelete { topic, id });
+        }
+        // Stored locally too, so this member keeps them across a restart without gossipd.
+        for m in stores {
+            if let Err(e) = self.host.store_message(m).await {
+                warn!(error = %e, "cannot store a replicated handler change");
+            }
+        }
+    }
+
+    fn notices(&self, notices_json: Vec<String>) {
+        let ms = now_ms();
+        let mut s = lock(&self.sched);
+        let Some(s) = s.as_mut() else { return };
+        for j in notices_json {
+            match serde_json::from_str::<Notice>(&j) {
+                Ok(n) => {
+                    s.notice(n, ms);
+                }
+                Err(e) => warn!(error = %e, "unreadable completion notice"),
+            }
+        }
+    }
+
+    fn forwarded(&self, from: &str, event_json: &str) {
+        let ev = match Event::from_ipc_json(event_json) {
+            Ok(ev) => ev,
+            Err(e) => {
+                warn!(from = %from, error = %e, "unreadable forwarded event");
+                return;
+            }
+        };
+        let submitted = {
+            let mut s = lock(&self.sched);
+            match s.as_mut() {
+                Some(s) => s.submit(
+                    NoticeKey::of(&ev),
+                    ev.clone(),
+                    Origin::Forwarded,
+                    std::time::Instant::now(),
+                ),
+                None => Submitted::Local,
+            }
+        };
+        match submitted {
+            Submitted::Local => self.host.service().publish(ev),
+            Submitted::Scheduled { .. } => self.wake.notify_one(),
+            _ => {}
+        }
+    }
+
+    async fn link_loop(&'static self) {
+        loop {
+            match UnixStream::connect(&self.socket).await {
+                Ok(stream) => {
+                    match handshake(stream, Hello::new(Role::Apid), PeerOptions::default()).await {
+                        Ok((peer, mut inbox)) => {
+                            // Asking for the set once subscribes this link to the pushes.
+                            match peer
+                                .request_timeout(Message::ClusterHandlersRequest, GOSSIPD_LIMIT)
+                                .await
+                            {
+                                Ok(Message::ClusterHandlers { handlers, .. }) => {
+                                    self.apply_handlers(handlers).await
+                                }
+                                other => {
+                                    debug!(answer = ?other.map(|m| m.name()), "no handler set from gossipd");
+                                    peer.close();
+                                    tokio::time::sleep(REDIAL).await;
+                                    continue;
+                                }
+                            }
+                            *lock(&self.link) = Some(peer.clone());
+                            while let Some(inc) = inbox.recv().await {
+                                match inc.msg {
+                                    Message::ClusterHandlers { handlers, .. } => {
+                                        self.apply_handlers(handlers).await
+                                    }
+                                    Message::ClusterAlertForwarded { from, event_json } => {
+                                        self.forwarded(&from, &event_json)
+                                    }
+                                    Message::ClusterAlertNotices { notices_json } => {
+                                        self.notices(notices_json)
+                                    }
+                                    other => debug!(msg = other.name(), "ignored from gossipd"),
+                                }
+                            }
+                            *lock(&self.link) = None;
+                        }
+                        Err(e) => debug!(error = %e, "gossipd handshake failed"),
+                    }
+                }
+                Err(e) => debug!(error = %e, "gossipd not reachable yet"),
+            }
+            tokio::time::sleep(REDIAL).await;
+        }
+    }
+
+    async fn members_loop(&'static self) {
+        loop {
+            tokio::time::sleep(MEMBERS_EVERY).await;
+            let Some(peer) = self.peer() else { continue };
+            let Ok(Message::ClusterMembers(view)) = peer
+                .request_timeout(Message::ClusterMembersRequest, GOSSIPD_LIMIT)
+                .await
+            else {
+                continue;
+            };
+            let alive: Vec<String> = view
+                .members
+                .iter()
+                .filter(|m| m.status == "alive")
+                .map(|m| m.id.clone())
+                .collect();
+            let mut s = lock(&self.sched);
+            let sched = s.get_or_insert_with(|| {
+                DedupScheduler::new(view.local_member_id.clone(), self.redundancy, self.delay)
+            });
+            sched.set_members(alive);
+            sched.expire(now_ms());
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    async fn deliver_loop(&'static self) {
+        loop {
+            let next = lock(&self.sched).as_ref().and_then(|s| s.next_deadline());
+            let sleep = match next {
+                Some(at) => at.saturating_duration_since(std::time::Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+            }
+            let ms = now_ms();
+            let mut done: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+            let due = {
+                let mut s = lock(&self.sched);
+                let Some(s) = s.as_mut() else { continue };
+                let due = s.due(std::time::Instant::now());
+                let mut events = Vec::with_capacity(due.len());
+                for d in due {
+                    let notice = s.completed(d.key.clone(), ms);
+                    let peers = s.peers_to_notify(&d.key.topic);
+                    if !peers.is_empty() {
+                        let j = serde_json::to_string(&notice).unwrap_or_default();
+                        done.entry(peers).or_default().push(j);
+                    }
+                    events.push(d.item);
+                }
+                events
+            };
+            for ev in due {
+                self.host.service().publish(ev);
+            }
+            if let Some(peer) = self.peer() {
+                for (peers, notices_json) in done {
+                    let msg = Message::ClusterAlertDone {
+                        peers,
+                        notices_json,
+                    };
+                    if let Err(e) = peer.send(msg).await {
+                        warn!(error = %e, "cannot send completion notices");
+                    }
+                }
+            }
+        }
+    }
+}
