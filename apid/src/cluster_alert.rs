@@ -82,6 +82,35 @@ pub fn start(cfg: &Config, host: AlertHost) {
     tokio::spawn(c.deliver_loop());
 }
 
+/// The `alert` entry of the `kapacitor` map of `/debug/vars`: Kapacitor Enterprise's
+/// cluster alerting counters (`primary-handle-count`, `secondary-handle-count`,
+/// `notification-dropped`) plus what this member suppressed or forwarded. Present with zeros
+/// before the cluster link is up so monitoring sees the same keys on every member.
+pub fn debug_vars(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    base_tags: &serde_json::Value,
+) {
+    let c = get().map(|c| c.counters()).unwrap_or_default();
+    let pending = get()
+        .and_then(|c| lock(&c.sched).as_ref().map(|s| s.pending()))
+        .unwrap_or(0);
+    m.insert(
+        "alert".into(),
+        serde_json::json!({
+            "name": "alert",
+            "tags": base_tags,
+            "values": {
+                "primary-handle-count": c.primary_handle_count,
+                "secondary-handle-count": c.secondary_handle_count,
+                "notification-dropped": c.notification_dropped,
+                "suppressed": c.suppressed,
+                "forwarded": c.forwarded,
+                "pending": pending,
+            },
+        }),
+    );
+}
+
 impl ClusterAlert {
     pub fn counters(&self) -> Counters {
         lock(&self.sched)

@@ -228,6 +228,7 @@ fn kapacitor_vars(state: &AppState, status: &kapacitor_ipc::Status) -> Value {
         "server_id": status.server_id,
     });
     state.alerts.debug_vars(&mut m, &alert_tags);
+    crate::cluster_alert::debug_vars(&mut m, &alert_tags);
     Value::Object(m)
 }
 
