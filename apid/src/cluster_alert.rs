@@ -18,8 +18,9 @@ use kapacitor_alert::cluster::{Counters, DedupScheduler, Notice, NoticeKey, Subm
 use kapacitor_alert::{Event, HandlerSpec, TASK_MASTER};
 use kapacitor_config::Config;
 use kapacitor_ipc::{ClusterHandler, Hello, Message, Peer, PeerOptions, Role, handshake};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::UnixStream;
@@ -48,6 +49,14 @@ pub struct ClusterAlert {
     wake: Notify,
     /// The replicated handlers applied here, (topic, id) → spec JSON.
     applied: Mutex<HashMap<(String, String), String>>,
+    /// Whether a handler set from gossipd was applied since apid started.
+    synced: AtomicBool,
+    /// Handler changes made through this member's API that gossipd has not taken yet (the
+    /// link was down or busy): sent in order once it is up, before the set is asked for, so
+    /// a change made while gossipd restarts is neither lost nor undone by the older set.
+    outbox: Mutex<VecDeque<Message>>,
+    /// One flush at a time, so changes reach gossipd in the order they were made.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 fn now_ms() -> u64 {
@@ -72,6 +81,9 @@ pub fn start(cfg: &Config, host: AlertHost) {
         sched: Mutex::new(None),
         wake: Notify::new(),
         applied: Mutex::new(HashMap::new()),
+        synced: AtomicBool::new(false),
+        outbox: Mutex::new(VecDeque::new()),
+        flushing: tokio::sync::Mutex::new(()),
     };
     if CLUSTER.set(c).is_err() {
         return;
@@ -91,9 +103,15 @@ pub fn debug_vars(
     base_tags: &serde_json::Value,
 ) {
     let c = get().map(|c| c.counters()).unwrap_or_default();
-    let pending = get()
-        .and_then(|c| lock(&c.sched).as_ref().map(|s| s.pending()))
-        .unwrap_or(0);
+    // `members`: the alive members this apid deduplicates over (0 until gossipd told it);
+    // events are deduplicated only once it is above 1.
+    let (pending, members) = get()
+        .and_then(|c| {
+            lock(&c.sched)
+                .as_ref()
+                .map(|s| (s.pending(), s.members().len()))
+        })
+        .unwrap_or((0, 0));
     m.insert(
         "alert".into(),
         serde_json::json!({
@@ -106,6 +124,7 @@ pub fn debug_vars(
                 "suppressed": c.suppressed,
                 "forwarded": c.forwarded,
                 "pending": pending,
+                "members": members,
             },
         }),
     );
@@ -164,7 +183,7 @@ impl ClusterAlert {
     }
 
     /// A handler was defined or replaced through this member's API.
-    pub fn handler_put(&self, spec: &HandlerSpec, previous_id: Option<&str>) {
+    pub fn handler_put(&'static self, spec: &HandlerSpec, previous_id: Option<&str>) {
         let Ok(spec_json) = serde_json::to_string(spec) else {
             return;
         };
@@ -185,7 +204,7 @@ impl ClusterAlert {
     }
 
     /// A handler was deleted through this member's API.
-    pub fn handler_deleted(&self, topic: &str, id: &str) {
+    pub fn handler_deleted(&'static self, topic: &str, id: &str) {
         lock(&self.applied).remove(&(topic.to_string(), id.to_string()));
         self.send_changes(vec![Message::ClusterHandlerDelete {
             topic: topic.to_string(),
@@ -193,28 +212,53 @@ impl ClusterAlert {
         }]);
     }
 
-    fn send_changes(&self, msgs: Vec<Message>) {
+    fn send_changes(&'static self, msgs: Vec<Message>) {
+        lock(&self.outbox).extend(msgs);
         let Some(peer) = self.peer() else {
-            warn!("gossip process unavailable: the handler change is not replicated");
+            warn!("gossip process unavailable: the handler change is replicated once it is back");
             return;
         };
-        tokio::spawn(async move {
-            for m in msgs {
-                match peer.request_timeout(m, GOSSIPD_LIMIT).await {
-                    Ok(Message::ClusterHandlers { .. }) => {}
-                    Ok(Message::ClusterError { message, .. }) => {
-                        warn!(error = %message, "handler change not replicated")
-                    }
-                    Ok(other) => debug!(answer = other.name(), "unexpected answer"),
-                    Err(e) => warn!(error = %e, "handler change not replicated"),
+        tokio::spawn(async move { self.flush(&peer).await });
+    }
+
+    /// Sends the queued handler changes in order; stops at the first that gossipd did not
+    /// take (it stays queued for the next link). Returns whether the queue is empty.
+    async fn flush(&self, peer: &Peer) -> bool {
+        let _one = self.flushing.lock().await;
+        loop {
+            let Some(m) = lock(&self.outbox).front().cloned() else {
+                return true;
+            };
+            match peer.request_timeout(m, GOSSIPD_LIMIT).await {
+                Ok(Message::ClusterHandlers { .. }) => {}
+                Ok(Message::ClusterError { message, .. }) => {
+                    // gossipd refused it for good (bad input): retrying cannot help.
+                    warn!(error = %message, "handler change not replicated")
+                }
+                Ok(other) => debug!(answer = other.name(), "unexpected answer"),
+                Err(e) => {
+                    warn!(error = %e, "handler change not replicated yet; kept for the next link");
+                    return false;
                 }
             }
-        });
+            lock(&self.outbox).pop_front();
+        }
     }
 
     /// The replicated set from gossipd: apply what changed, remove what went.
     async fn apply_handlers(&self, handlers: Vec<ClusterHandler>) {
         let svc = self.host.service();
+        if !self.synced.swap(true, Ordering::SeqCst) {
+            // The named-topic handlers apid loaded from its store count as replicated: the
+            // set gossipd keeps (with its tombstones) decides, so one deleted elsewhere
+            // while this member was down goes here too.
+            let mut applied = lock(&self.applied);
+            for h in svc.stats().handlers {
+                if !h.topic.starts_with(&format!("{TASK_MASTER}:")) {
+                    applied.entry((h.topic, h.id)).or_default();
+                }
+            }
+        }
         let mut next = HashMap::new();
         let mut stores = Vec::new();
         for h in handlers {
@@ -314,6 +358,11 @@ impl ClusterAlert {
                 Ok(stream) => {
                     match handshake(stream, Hello::new(Role::Apid), PeerOptions::default()).await {
                         Ok((peer, mut inbox)) => {
+                            if !self.flush(&peer).await {
+                                peer.close();
+                                tokio::time::sleep(REDIAL).await;
+                                continue;
+                            }
                             // Asking for the set once subscribes this link to the pushes.
                             match peer
                                 .request_timeout(Message::ClusterHandlersRequest, GOSSIPD_LIMIT)
@@ -330,6 +379,11 @@ impl ClusterAlert {
                                 }
                             }
                             *lock(&self.link) = Some(peer.clone());
+                            // Changes made while the first flush ran found no link.
+                            if !lock(&self.outbox).is_empty() {
+                                let p = peer.clone();
+                                tokio::spawn(async move { self.flush(&p).await });
+                            }
                             while let Some(inc) = inbox.recv().await {
                                 match inc.msg {
                                     Message::ClusterHandlers { handlers, .. } => {

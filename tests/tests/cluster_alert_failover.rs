@@ -18,6 +18,7 @@ mod ownership;
 use alerting_helpers::{Endpoint, TOPICS, enable_task};
 use cluster_alert_helpers::{
     SCRIPT, arrivals, counter, event_line, join, kill_whole, member, member_id, post_handler,
+    wait_alerting_ready,
 };
 use cluster_helpers::{Member, status_on, wait_converged};
 use kapacitor_tests::{EVENTUALLY, eventually};
@@ -50,6 +51,7 @@ fn killing_the_first_owner_loses_no_event() {
         enable_task(&ms[i].daemon, "cpu_alert", SCRIPT, "db");
     }
 
+    wait_alerting_ready(&[&ms[0], &ms[1], &ms[2]]);
     let mut written: Vec<Instant> = Vec::new();
     let write = |ms: &[Member; 3], written: &mut Vec<Instant>| {
         let line = event_line(written.len());

@@ -38,6 +38,16 @@ pub fn join(first: &Member, others: &[&Member]) {
     wait_converged(&all);
 }
 
+/// Waits until the alert service of every member deduplicates over all `members.len()`
+/// (before that, events are delivered by whoever has them: fail open).
+pub fn wait_alerting_ready(members: &[&Member]) {
+    for m in members {
+        eventually(EVENTUALLY, "cluster alerting sees every member", || {
+            (counter(m, "members") == members.len() as u64).then_some(())
+        });
+    }
+}
+
 pub fn member_id(m: &Member) -> String {
     try_listing(m).expect("member list").local_id
 }

@@ -116,6 +116,11 @@ impl<T> DedupScheduler<T> {
         &self.log
     }
 
+    /// The alive members as last set (sorted; this one always among them).
+    pub fn members(&self) -> &[String] {
+        &self.alive
+    }
+
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
