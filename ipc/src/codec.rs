@@ -29,6 +29,50 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, ProtocolError> {
         .map_err(|e| ProtocolError::Encode(e.to_string()))
 }
 
+/// `Message::Points`'s variant index in the postcard encoding (checked by a test against the
+/// derived encoding).
+const POINTS_VARIANT: u32 = 7;
+
+/// A `Message::Points` notification whose points are any values that serialise like
+/// `kapacitor_models::Point` (a `PointRef`, or a reference to either).
+struct PointsNotification<'a, P> {
+    db: &'a str,
+    rp: &'a str,
+    points: &'a [P],
+}
+
+impl<P: Serialize> Serialize for PointsNotification<'_, P> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeStruct, SerializeStructVariant};
+        struct Msg<'b, P>(&'b PointsNotification<'b, P>);
+        impl<P: Serialize> Serialize for Msg<'_, P> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut v = s.serialize_struct_variant("Message", POINTS_VARIANT, "Points", 3)?;
+                v.serialize_field("db", self.0.db)?;
+                v.serialize_field("rp", self.0.rp)?;
+                v.serialize_field("points", self.0.points)?;
+                v.end()
+            }
+        }
+        let mut env = s.serialize_struct("Envelope", 3)?;
+        env.serialize_field("id", &0u64)?;
+        env.serialize_field("reply_to", &0u64)?;
+        env.serialize_field("msg", &Msg(self))?;
+        env.end()
+    }
+}
+
+/// The complete envelope of a `Message::Points` notification, encoded once so the same bytes
+/// can go to every worker that takes them ([`crate::Peer::send_frame`]). `points` may be
+/// borrowed points (`PointRef`) or references: the bytes equal those of the owned message.
+pub fn encode_points<P: Serialize>(
+    db: &str,
+    rp: &str,
+    points: &[P],
+) -> Result<Bytes, ProtocolError> {
+    encode(&PointsNotification { db, rp, points })
+}
+
 /// Decodes postcard bytes into an owned value.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
     postcard::from_bytes(bytes).map_err(|e| ProtocolError::Decode(e.to_string()))
@@ -126,6 +170,41 @@ mod tests {
         // Layout garbage after a good version is a decode error, not a panic.
         let bytes = [PROTO_VERSION as u8, 0xff, 0xff, 0xff];
         assert!(decode_hello(&bytes).is_err());
+    }
+
+    #[test]
+    fn pre_encoded_points_equal_the_derived_encoding() {
+        use kapacitor_models::{FieldValue, Point};
+        let point = Point {
+            name: "cpu".into(),
+            tags: [("host".to_string(), "a".to_string())]
+                .into_iter()
+                .collect(),
+            fields: [("v".to_string(), FieldValue::Float(1.5))]
+                .into_iter()
+                .collect(),
+            time: 42,
+        };
+        let owned = encode(&Envelope {
+            id: 0,
+            reply_to: 0,
+            msg: Message::Points {
+                db: "db".into(),
+                rp: "rp".into(),
+                points: vec![point.clone(), point.clone()],
+            },
+        })
+        .unwrap();
+        let by_ref = encode_points("db", "rp", &[&point, &point]).unwrap();
+        assert_eq!(owned, by_ref);
+        let parsed: Vec<_> = kapacitor_models::line_protocol::lines(
+            "cpu,host=a v=1.5 42\ncpu,host=a v=1.5 42",
+            kapacitor_models::Precision::Nanosecond,
+            0,
+        )
+        .collect::<Result<_, _>>()
+        .unwrap();
+        assert_eq!(encode_points("db", "rp", &parsed).unwrap(), owned);
     }
 
     #[test]

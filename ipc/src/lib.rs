@@ -21,7 +21,9 @@ mod message;
 mod peer;
 
 pub use child::{CONFIG_TIMEOUT, connect_supervisor};
-pub use codec::{MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, frame_codec};
+pub use codec::{
+    MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, encode_points, frame_codec,
+};
 pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};
 pub use message::{

@@ -16,7 +16,7 @@ use crate::message::{Envelope, Hello, Message};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -57,6 +57,8 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Message>>>>;
 struct Inner {
     remote: Hello,
     out: mpsc::Sender<Bytes>,
+    /// Bytes handed to `out` and not yet written to the socket.
+    out_bytes: Arc<AtomicUsize>,
     pending: Pending,
     next_id: AtomicU64,
     closed: watch::Receiver<Option<CloseReason>>,
@@ -135,6 +137,17 @@ impl Peer {
         self.send_envelope(0, 0, msg).await
     }
 
+    /// Sends an envelope encoded beforehand (a notification, e.g. from
+    /// [`crate::encode_points`]), so that one encoding can go to many peers.
+    pub async fn send_frame(&self, frame: Bytes) -> Result<(), IpcError> {
+        self.enqueue(frame).await
+    }
+
+    /// Bytes queued for this connection and not yet written to its socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.out_bytes.load(Ordering::Relaxed)
+    }
+
     /// Sends a request and waits for its reply for the default request timeout.
     pub async fn request(&self, msg: Message) -> Result<Message, IpcError> {
         self.request_timeout(msg, self.inner.opts.request_timeout)
@@ -197,6 +210,10 @@ impl Peer {
 
     async fn send_envelope(&self, id: u64, reply_to: u64, msg: Message) -> Result<(), IpcError> {
         let bytes = codec::encode(&Envelope { id, reply_to, msg })?;
+        self.enqueue(bytes).await
+    }
+
+    async fn enqueue(&self, bytes: Bytes) -> Result<(), IpcError> {
         if bytes.len() > self.inner.opts.max_frame_len {
             return Err(ProtocolError::FrameTooLarge {
                 limit: self.inner.opts.max_frame_len,
@@ -206,11 +223,13 @@ impl Peer {
         if self.inner.cancel.is_cancelled() {
             return Err(IpcError::Closed(self.close_reason()));
         }
-        self.inner
-            .out
-            .send(bytes)
-            .await
-            .map_err(|_| IpcError::Closed(self.close_reason()))
+        let len = bytes.len();
+        self.inner.out_bytes.fetch_add(len, Ordering::Relaxed);
+        let sent = self.inner.out.send(bytes).await;
+        if sent.is_err() {
+            self.inner.out_bytes.fetch_sub(len, Ordering::Relaxed);
+        }
+        sent.map_err(|_| IpcError::Closed(self.close_reason()))
     }
 }
 
@@ -261,9 +280,11 @@ where
     let (closed_tx, closed_rx) = watch::channel(None);
     let cancel = CancellationToken::new();
     let pending: Pending = Arc::default();
+    let out_bytes = Arc::new(AtomicUsize::new(0));
     let inner = Arc::new(Inner {
         remote,
         out: out_tx,
+        out_bytes: out_bytes.clone(),
         pending: pending.clone(),
         next_id: AtomicU64::new(1),
         closed: closed_rx,
@@ -273,7 +294,10 @@ where
     let closed_tx = Arc::new(closed_tx);
     tokio::spawn(write_loop(
         writer,
-        out_rx,
+        Outbox {
+            rx: out_rx,
+            bytes: out_bytes,
+        },
         cancel.clone(),
         closed_tx.clone(),
     ));
@@ -316,23 +340,36 @@ fn set_closed(closed: &watch::Sender<Option<CloseReason>>, reason: CloseReason) 
     });
 }
 
+/// The receiving end of a connection's queue of encoded frames, with its byte count.
+struct Outbox {
+    rx: mpsc::Receiver<Bytes>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    fn take(&self, frame: Bytes) -> Bytes {
+        self.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        frame
+    }
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: FramedWrite<W, LengthDelimitedCodec>,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut out: Outbox,
     cancel: CancellationToken,
     closed: Arc<watch::Sender<Option<CloseReason>>>,
 ) {
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break,
-            f = rx.recv() => f,
+            f = out.rx.recv() => f,
         };
         let Some(frame) = frame else { break };
         // Feed whatever is already queued before one flush: fewer syscalls under load.
-        let mut result = w.feed(frame).await;
+        let mut result = w.feed(out.take(frame)).await;
         while result.is_ok() {
-            match rx.try_recv() {
-                Ok(f) => result = w.feed(f).await,
+            match out.rx.try_recv() {
+                Ok(f) => result = w.feed(out.take(f)).await,
                 Err(_) => break,
             }
         }
@@ -346,8 +383,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
     // Frames queued before a local close still go out (e.g. a Shutdown just before close).
-    while let Ok(f) = rx.try_recv() {
-        if w.feed(f).await.is_err() {
+    while let Ok(f) = out.rx.try_recv() {
+        if w.feed(out.take(f)).await.is_err() {
             break;
         }
     }
