@@ -16,7 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use kapacitor_models::Precision;
-use kapacitor_models::line_protocol::{ParseError, parse_partial};
+use kapacitor_models::line_protocol::{ParseError, lines};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -67,25 +68,28 @@ fn describe(errors: &[ParseError]) -> String {
         .join("\n")
 }
 
-fn read_body(headers: &HeaderMap, body: &Bytes) -> Result<String, String> {
+/// The body as text: borrowed unless it was gzipped.
+fn read_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> Result<Cow<'b, str>, String> {
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let bytes = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .take(MAX_BODY as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("gzip: {e}"))?;
-        if out.len() > MAX_BODY {
-            return Err(format!("body larger than {MAX_BODY} bytes after gzip"));
-        }
-        out
-    } else {
-        body.to_vec()
-    };
-    String::from_utf8(bytes).map_err(|e| format!("body is not UTF-8: {e}"))
+    if !gzip {
+        return std::str::from_utf8(body)
+            .map(Cow::Borrowed)
+            .map_err(|e| format!("body is not UTF-8: {e}"));
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip: {e}"))?;
+    if out.len() > MAX_BODY {
+        return Err(format!("body larger than {MAX_BODY} bytes after gzip"));
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|e| format!("body is not UTF-8: {e}"))
 }
 
 pub async fn write(
@@ -113,14 +117,23 @@ pub async fn write(
         Err(e) => return text_error(StatusCode::BAD_REQUEST, &e),
     };
     let now = crate::api_json::now_ns();
-    let (points, errors) = parse_partial(&text, precision, now);
+    // Points stay borrowed from the body (`PointRef`): the registry encodes them for the
+    // workers directly, so no owned `Point` is built on this path.
+    let mut points = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    let mut errors = Vec::new();
+    for r in lines(&text, precision, now) {
+        match r {
+            Ok(p) => points.push(p),
+            Err(e) => errors.push(e),
+        }
+    }
     if points.is_empty() && !errors.is_empty() {
         return text_error(StatusCode::BAD_REQUEST, &describe(&errors));
     }
     if !points.is_empty() {
         let mut by_measurement: BTreeMap<&str, u64> = BTreeMap::new();
         for p in &points {
-            *by_measurement.entry(p.name.as_str()).or_default() += 1;
+            *by_measurement.entry(p.name.as_ref()).or_default() += 1;
         }
         state.ingress.add(db, rp, by_measurement);
         state.registry.route_write(db, rp, &points);

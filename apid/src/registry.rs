@@ -3,16 +3,24 @@
 //!
 //! Routing a batch never waits: it goes into the worker's queue or, when the queue is full
 //! (or the worker is down), is counted as dropped and logged. One slow worker therefore
-//! never holds up ingest for the others, and memory stays bounded.
+//! never holds up ingest for the others. The queue is bounded in bytes
+//! ([`WORKER_QUEUE_BYTES`], counting the connection's own outbox too), not in batches, so a
+//! stalled worker holds at most that much of apid's memory whatever the batch sizes.
+//!
+//! A write is encoded once per group of tasks with the same measurement filter, and the same
+//! `Bytes` go to every worker of the group: fan-out costs a reference count per task, not a
+//! copy and an encode.
 //!
 //! A subscription outlives its connection: while a task's worker restarts, the points it
 //! misses are counted against it. The task API forgets a task when it is deleted, disabled
 //! or renamed.
 
-use kapacitor_ipc::{Dbrp, IpcError, Message, Peer};
-use kapacitor_models::Point;
+use axum::body::Bytes;
+use kapacitor_ipc::{Dbrp, IpcError, MAX_FRAME_LEN, Message, Peer, encode_points};
+use kapacitor_models::{Point, PointRef};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -23,8 +31,44 @@ pub const POINTS_PER_FRAME: usize = 10_000;
 /// At most one "dropped points" log line per task per this interval.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Batches queued per worker before new ones are dropped.
-pub const WORKER_QUEUE_BATCHES: usize = 1024;
+/// Encoded bytes queued per worker (in apid's queue and the connection's outbox) before new
+/// batches for it are dropped. At ~92 bytes a point that is ~700k points, several seconds of
+/// a worker's decoding; a worker further behind than that is stalled, not slow.
+pub const WORKER_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a queued frame is charged besides its bytes, so that a flood of tiny batches is
+/// bounded too.
+const FRAME_OVERHEAD: usize = 64;
+
+/// A point that can be routed: it names its measurement and serialises like [`Point`].
+pub trait Routable: Serialize {
+    fn measurement(&self) -> &str;
+}
+
+impl Routable for Point {
+    fn measurement(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Routable for PointRef<'_> {
+    fn measurement(&self) -> &str {
+        &self.name
+    }
+}
+
+/// One encoded `Points` envelope and how many points it holds.
+#[derive(Clone)]
+struct Frame {
+    bytes: Bytes,
+    points: u64,
+}
+
+impl Frame {
+    fn cost(&self) -> usize {
+        self.bytes.len() + FRAME_OVERHEAD
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
@@ -46,8 +90,29 @@ pub enum RequestError {
 struct Link {
     conn: u64,
     peer: Peer,
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::UnboundedSender<Frame>,
+    /// Cost of the frames in `queue` ([`Frame::cost`]).
+    queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+}
+
+impl Link {
+    fn try_send(&self, frame: Frame) -> Routed {
+        let cost = frame.cost();
+        let held = self.queued.load(Ordering::Relaxed) + self.peer.queued_bytes();
+        if held + cost > WORKER_QUEUE_BYTES {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Routed::Dropped;
+        }
+        self.queued.fetch_add(cost, Ordering::Relaxed);
+        match self.queue.send(frame) {
+            Ok(()) => Routed::Queued,
+            Err(_) => {
+                self.queued.fetch_sub(cost, Ordering::Relaxed);
+                Routed::NotConnected
+            }
+        }
+    }
 }
 
 /// Per-worker counters.
@@ -118,20 +183,24 @@ impl Registry {
     /// remove its successor.
     pub fn register(&self, task_id: &str, peer: Peer) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, mut rx) = mpsc::channel::<Message>(WORKER_QUEUE_BATCHES);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+        let queued = Arc::new(AtomicUsize::new(0));
         let sender = peer.clone();
         let task = task_id.to_string();
         let registry = self.clone();
+        let in_queue = queued.clone();
         tokio::spawn(async move {
-            while let Some(msg) = rx.recv().await {
-                let n = points_in(&msg);
-                if let Err(e) = sender.send(msg).await {
+            while let Some(frame) = rx.recv().await {
+                in_queue.fetch_sub(frame.cost(), Ordering::Relaxed);
+                let n = frame.points;
+                if let Err(e) = sender.send_frame(frame.bytes).await {
                     debug!(task = %task, error = %e, "worker link gone; dropping its queue");
                     // What was queued for the dead link is lost: count it, never hide it.
                     rx.close();
                     let mut lost = n;
-                    while let Ok(m) = rx.try_recv() {
-                        lost += points_in(&m);
+                    while let Ok(f) = rx.try_recv() {
+                        in_queue.fetch_sub(f.cost(), Ordering::Relaxed);
+                        lost += f.points;
                     }
                     registry.count_lost(&task, lost);
                     break;
@@ -142,6 +211,7 @@ impl Registry {
             conn,
             peer,
             queue: tx,
+            queued,
             dropped: Arc::default(),
         };
         if let Some(old) = self.lock().insert(task_id.to_string(), link) {
@@ -159,24 +229,25 @@ impl Registry {
         }
     }
 
-    /// Queues a batch for the worker of `task_id` without waiting.
-    pub fn route(&self, task_id: &str, db: &str, rp: &str, points: Vec<Point>) -> Routed {
-        let links = self.lock();
-        let Some(link) = links.get(task_id) else {
-            return Routed::NotConnected;
-        };
-        let msg = Message::Points {
-            db: db.to_string(),
-            rp: rp.to_string(),
-            points,
-        };
-        match link.queue.try_send(msg) {
-            Ok(()) => Routed::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                link.dropped.fetch_add(1, Ordering::Relaxed);
-                Routed::Dropped
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Routed::NotConnected,
+    /// Queues a batch for the worker of `task_id` without waiting. A batch too large for
+    /// one frame is dropped (callers split at [`POINTS_PER_FRAME`]).
+    pub fn route<P: Routable>(&self, task_id: &str, db: &str, rp: &str, points: &[P]) -> Routed {
+        match encode_points(db, rp, points) {
+            Ok(bytes) if bytes.len() <= MAX_FRAME_LEN => self.route_frame(
+                task_id,
+                Frame {
+                    bytes,
+                    points: points.len() as u64,
+                },
+            ),
+            Ok(_) | Err(_) => Routed::Dropped,
+        }
+    }
+
+    fn route_frame(&self, task_id: &str, frame: Frame) -> Routed {
+        match self.lock().get(task_id) {
+            Some(link) => link.try_send(frame),
+            None => Routed::NotConnected,
         }
     }
 
@@ -203,56 +274,78 @@ impl Registry {
     }
 
     /// Routes the points of one write to every task subscribed to (`db`, `rp`) whose
-    /// measurement filter matches, in frames of at most [`POINTS_PER_FRAME`] points. Never
-    /// waits; what a task cannot take is counted against it.
-    pub fn route_write(&self, db: &str, rp: &str, points: &[Point]) {
+    /// measurement filter matches, in frames of at most [`POINTS_PER_FRAME`] points. Tasks
+    /// with the same filter get the same encoded frames. Never waits; what a task cannot take
+    /// is counted against it.
+    pub fn route_write<P: Routable>(&self, db: &str, rp: &str, points: &[P]) {
+        if points.is_empty() {
+            return;
+        }
         let key = Dbrp {
             db: db.to_string(),
             rp: rp.to_string(),
         };
-        let targets: Vec<(String, Option<HashSet<String>>, Arc<TaskCounters>)> = {
+        // Measurement filter (sorted; `None` takes everything) → its tasks.
+        let mut groups: HashMap<Option<Vec<String>>, Vec<(String, Arc<TaskCounters>)>> =
+            HashMap::new();
+        {
             let subs = self.lock_subs();
             let Some(tasks) = subs.index.get(&key) else {
                 return;
             };
-            tasks
-                .iter()
-                .filter_map(|t| {
-                    let (sub, c) = subs.by_task.get(t)?;
-                    Some((t.clone(), sub.measurements.clone(), c.clone()))
-                })
-                .collect()
-        };
-        for (task, measurements, counters) in targets {
-            let selected: Vec<Point> = match &measurements {
-                None => points.to_vec(),
-                Some(m) => points
-                    .iter()
-                    .filter(|p| m.contains(&p.name))
-                    .cloned()
-                    .collect(),
-            };
-            if selected.is_empty() {
-                continue;
-            }
-            let mut rest = selected;
-            while !rest.is_empty() {
-                let tail = if rest.len() > POINTS_PER_FRAME {
-                    rest.split_off(POINTS_PER_FRAME)
-                } else {
-                    Vec::new()
+            for t in tasks {
+                let Some((sub, c)) = subs.by_task.get(t) else {
+                    continue;
                 };
-                let n = rest.len() as u64;
-                match self.route(&task, db, rp, rest) {
-                    Routed::Queued => {
-                        counters.points_routed.fetch_add(n, Ordering::Relaxed);
-                    }
-                    why => {
-                        counters.points_dropped.fetch_add(n, Ordering::Relaxed);
-                        log_drop(&task, &counters, why);
+                let filter = sub.measurements.as_ref().map(|m| {
+                    let mut v: Vec<String> = m.iter().cloned().collect();
+                    v.sort_unstable();
+                    v
+                });
+                groups
+                    .entry(filter)
+                    .or_default()
+                    .push((t.clone(), c.clone()));
+            }
+        }
+        for (filter, tasks) in groups {
+            let mut frames = Vec::new();
+            let mut unsendable = 0;
+            match filter {
+                None => encode_frames(db, rp, points, &mut frames, &mut unsendable),
+                Some(names) => {
+                    let selected: Vec<&P> = points
+                        .iter()
+                        .filter(|p| names.iter().any(|n| n == p.measurement()))
+                        .collect();
+                    encode_frames(db, rp, &selected, &mut frames, &mut unsendable);
+                }
+            }
+            let links = self.lock();
+            for (task, counters) in &tasks {
+                let link = links.get(task);
+                for frame in &frames {
+                    let why = match link {
+                        Some(l) => l.try_send(frame.clone()),
+                        None => Routed::NotConnected,
+                    };
+                    if why == Routed::Queued {
+                        counters
+                            .points_routed
+                            .fetch_add(frame.points, Ordering::Relaxed);
+                    } else {
+                        counters
+                            .points_dropped
+                            .fetch_add(frame.points, Ordering::Relaxed);
+                        log_drop(task, counters, why);
                     }
                 }
-                rest = tail;
+                if unsendable > 0 {
+                    counters
+                        .points_dropped
+                        .fetch_add(unsendable, Ordering::Relaxed);
+                    log_drop(task, counters, Routed::Dropped);
+                }
             }
         }
     }
@@ -348,10 +441,43 @@ impl Registry {
     }
 }
 
-fn points_in(msg: &Message) -> u64 {
-    match msg {
-        Message::Points { points, .. } => points.len() as u64,
-        _ => 0,
+/// Encodes `points` into frames of at most [`POINTS_PER_FRAME`] points and
+/// [`MAX_FRAME_LEN`] bytes (halving a chunk that came out larger). A single point too large
+/// for a frame, or one that fails to encode, is counted in `unsendable`.
+fn encode_frames<Q: Serialize>(
+    db: &str,
+    rp: &str,
+    points: &[Q],
+    out: &mut Vec<Frame>,
+    unsendable: &mut u64,
+) {
+    for chunk in points.chunks(POINTS_PER_FRAME) {
+        encode_chunk(db, rp, chunk, out, unsendable);
+    }
+}
+
+fn encode_chunk<Q: Serialize>(
+    db: &str,
+    rp: &str,
+    chunk: &[Q],
+    out: &mut Vec<Frame>,
+    unsendable: &mut u64,
+) {
+    match encode_points(db, rp, chunk) {
+        Ok(bytes) if bytes.len() <= MAX_FRAME_LEN => out.push(Frame {
+            bytes,
+            points: chunk.len() as u64,
+        }),
+        Ok(_) if chunk.len() > 1 => {
+            let (a, b) = chunk.split_at(chunk.len() / 2);
+            encode_chunk(db, rp, a, out, unsendable);
+            encode_chunk(db, rp, b, out, unsendable);
+        }
+        Ok(_) => *unsendable += 1,
+        Err(e) => {
+            warn!(error = %e, "points could not be encoded for the workers");
+            *unsendable += chunk.len() as u64;
+        }
     }
 }
 
@@ -402,8 +528,11 @@ mod tests {
         let reg = Registry::new();
         let (peer, _ai, mut wi) = pair("a").await;
         reg.register("a", peer);
-        assert_eq!(reg.route("a", "db", "rp", vec![]), Routed::Queued);
-        assert_eq!(reg.route("b", "db", "rp", vec![]), Routed::NotConnected);
+        assert_eq!(reg.route::<Point>("a", "db", "rp", &[]), Routed::Queued);
+        assert_eq!(
+            reg.route::<Point>("b", "db", "rp", &[]),
+            Routed::NotConnected
+        );
         let got = wi.recv().await.unwrap();
         assert!(matches!(got.msg, Message::Points { ref db, .. } if db == "db"));
     }
@@ -424,15 +553,29 @@ mod tests {
                 time: i,
             })
             .collect();
+        let frame_len = encode_points("db", "rp", &big).unwrap().len();
+        // The worker side holds its inbox (256 frames) and a socket buffer; past that, apid
+        // holds at most WORKER_QUEUE_BYTES, whatever the number of frames.
+        let bound = WORKER_QUEUE_BYTES / frame_len + 256 + 200;
+        let mut first_drop = None;
         let mut dropped = 0;
-        for _ in 0..(WORKER_QUEUE_BATCHES * 4) {
-            if reg.route("slow", "db", "rp", big.clone()) == Routed::Dropped {
+        for i in 0..bound + 100 {
+            if reg.route("slow", "db", "rp", &big) == Routed::Dropped {
+                first_drop.get_or_insert(i);
                 dropped += 1;
             }
+            if i % 64 == 0 {
+                // Let the link's tasks move what they can into the socket.
+                tokio::task::yield_now().await;
+            }
         }
-        assert!(dropped > 0, "a bounded queue must overflow");
+        let first_drop = first_drop.expect("a bounded queue must overflow");
+        assert!(
+            first_drop < bound,
+            "dropped first after {first_drop} frames of {frame_len} bytes"
+        );
         assert_eq!(reg.stats()[1].dropped_batches, dropped);
-        assert_eq!(reg.route("fast", "db", "rp", vec![]), Routed::Queued);
+        assert_eq!(reg.route::<Point>("fast", "db", "rp", &[]), Routed::Queued);
         assert!(fast_inbox.recv().await.is_some());
     }
 
@@ -508,6 +651,57 @@ mod tests {
         reg.route_write("db", "rp", &[pt("x")]);
         assert_eq!(reg.task_count("down").points_dropped, 0);
         assert_eq!(reg.task_count("all").points_routed, 4);
+    }
+
+    #[tokio::test]
+    async fn borrowed_points_arrive_as_the_owned_points_in_frames_of_bounded_size() {
+        let reg = Registry::new();
+        let (a, _a1, mut a_in) = pair("a").await;
+        let (b, _a2, mut b_in) = pair("b").await;
+        reg.register("a", a);
+        reg.register("b", b);
+        let dbrp = Dbrp {
+            db: "db".into(),
+            rp: "rp".into(),
+        };
+        for t in ["a", "b"] {
+            reg.subscribe(
+                t,
+                Subscription {
+                    dbrps: vec![dbrp.clone()],
+                    measurements: Some(["cpu".to_string()].into_iter().collect()),
+                },
+            );
+        }
+        let n = POINTS_PER_FRAME + 3;
+        let body: String = (0..n)
+            .map(|i| format!("cpu,host=h{} v={i}i {i}\nmem v=1i {i}\n", i % 7))
+            .collect();
+        let parsed: Vec<PointRef<'_>> =
+            kapacitor_models::line_protocol::lines(&body, Default::default(), 0)
+                .collect::<Result<_, _>>()
+                .unwrap();
+        reg.route_write("db", "rp", &parsed);
+        let want: Vec<Point> = parsed
+            .iter()
+            .filter(|p| p.name == "cpu")
+            .map(PointRef::to_point)
+            .collect();
+        for inbox in [&mut a_in, &mut b_in] {
+            let mut got = Vec::new();
+            while got.len() < n {
+                match inbox.recv().await.unwrap().msg {
+                    Message::Points { points, .. } => {
+                        assert!(points.len() <= POINTS_PER_FRAME);
+                        got.extend(points);
+                    }
+                    other => panic!("unexpected {}", other.name()),
+                }
+            }
+            assert_eq!(got, want);
+        }
+        assert_eq!(reg.task_count("a").points_routed, n as u64);
+        assert_eq!(reg.task_count("b").points_routed, n as u64);
     }
 
     #[tokio::test]
