@@ -57,6 +57,9 @@ impl Routable for PointRef<'_> {
     }
 }
 
+/// A task a write goes to, with its counters.
+type Target = (String, Arc<TaskCounters>);
+
 /// One encoded `Points` envelope and how many points it holds.
 #[derive(Clone)]
 struct Frame {
@@ -286,8 +289,7 @@ impl Registry {
             rp: rp.to_string(),
         };
         // Measurement filter (sorted; `None` takes everything) → its tasks.
-        let mut groups: HashMap<Option<Vec<String>>, Vec<(String, Arc<TaskCounters>)>> =
-            HashMap::new();
+        let mut groups: HashMap<Option<Vec<String>>, Vec<Target>> = HashMap::new();
         {
             let subs = self.lock_subs();
             let Some(tasks) = subs.index.get(&key) else {
