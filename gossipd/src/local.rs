@@ -65,7 +65,11 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
     while let Some(inc) = inbox.recv().await {
         if !subscribed && matches!(inc.msg, Message::ClusterHandlersRequest) {
             subscribed = true;
-            tokio::spawn(push_loop(peer.clone(), repl.subscribe()));
+            tokio::spawn(push_loop(
+                peer.clone(),
+                repl.subscribe(),
+                repl.subscribe_forwards(),
+            ));
         }
         // Each request on its own task: a slow `member add` must not hold up a list.
         tokio::spawn(answer(inc, handle.clone(), repl.clone()));
@@ -75,10 +79,18 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
 async fn push_loop(
     peer: kapacitor_ipc::Peer,
     mut pushes: tokio::sync::broadcast::Receiver<Message>,
+    mut forwards: tokio::sync::mpsc::Receiver<Message>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        let msg = match pushes.recv().await {
+        let pushed = tokio::select! {
+            m = pushes.recv() => m,
+            m = forwards.recv() => match m {
+                Some(m) => Ok(m),
+                None => return,
+            },
+        };
+        let msg = match pushed {
             Ok(m) => m,
             // apid fell behind: each handler message carries the whole set, and a lost
             // notice costs at most one duplicate delivery.

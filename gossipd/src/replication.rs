@@ -26,8 +26,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast;
-use tracing::{debug, info, warn};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 /// Limit of one push to a peer.
@@ -106,7 +106,15 @@ pub struct Replication {
     me: String,
     /// Messages for every connected apid.
     to_apid: broadcast::Sender<Message>,
+    /// Events other members forwarded here, one queue per apid link. Not on the broadcast:
+    /// a lagging broadcast receiver loses the oldest messages, fine for handler sets (each
+    /// carries the whole set) and notices (a lost one costs a duplicate), but a lost forward
+    /// is a lost alert.
+    forwards: Mutex<Vec<mpsc::Sender<Message>>>,
 }
+
+/// Forwarded events queued for one apid link before new ones are refused (and logged).
+const FORWARD_QUEUE: usize = 65_536;
 
 impl Replication {
     pub fn load(data_dir: PathBuf, me: Uuid) -> Result<Arc<Replication>, String> {
@@ -120,6 +128,7 @@ impl Replication {
             data_dir,
             me: me.to_string(),
             to_apid,
+            forwards: Mutex::new(Vec::new()),
         }))
     }
 
@@ -131,6 +140,33 @@ impl Replication {
     /// Messages gossipd sends apid without being asked.
     pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.to_apid.subscribe()
+    }
+
+    /// Events forwarded to this member, for one apid link.
+    pub fn subscribe_forwards(&self) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
+        self.forwards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// Hands a forwarded event to every apid link (normally one).
+    pub(crate) fn forwarded(&self, msg: Message) {
+        let mut subs = self.forwards.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|tx| !tx.is_closed());
+        if subs.is_empty() {
+            warn!("forwarded alert event dropped: apid is not connected");
+        }
+        for tx in subs.iter() {
+            if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg.clone()) {
+                error!(
+                    queue = FORWARD_QUEUE,
+                    "forwarded alert event dropped: apid is not keeping up"
+                );
+            }
+        }
     }
 
     /// The live handler set as apid receives it.
@@ -274,7 +310,7 @@ impl Replication {
             }),
             service("alert.forward", move |from, body| {
                 let event_json: String = decode(&body)?;
-                let _ = forward.to_apid.send(Message::ClusterAlertForwarded {
+                forward.forwarded(Message::ClusterAlertForwarded {
                     from: from.to_string(),
                     event_json,
                 });

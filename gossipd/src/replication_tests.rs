@@ -129,7 +129,7 @@ async fn notices_and_forwarded_events_reach_the_named_members() {
     }
     all_alive(&[&a, &b, &c], 3).await;
     let mut at_b = b.s.replication.subscribe();
-    let mut at_c = c.s.replication.subscribe();
+    let mut at_c = c.s.replication.subscribe_forwards();
 
     let b_id = b.id().await;
     a.s.replication
@@ -151,7 +151,7 @@ async fn notices_and_forwarded_events_reach_the_named_members() {
     let got_c = tokio::time::timeout(Duration::from_secs(10), at_c.recv())
         .await
         .unwrap()
-        .unwrap();
+        .expect("a forwarded event");
     assert_eq!(
         got_c,
         Message::ClusterAlertForwarded {
@@ -163,4 +163,25 @@ async fn notices_and_forwarded_events_reach_the_named_members() {
     assert!(b.s.replication.merge_notices(vec!["n1".into()]).is_empty());
     c.s.replication.merge_sync(a.s.replication.sync_body());
     assert!(c.s.replication.merge_notices(vec!["n1".into()]).is_empty());
+}
+
+#[tokio::test]
+async fn forwarded_events_are_not_lost_when_apid_lags() {
+    let a = node().await;
+    let mut rx = a.s.replication.subscribe_forwards();
+    // More than the broadcast keeps for a lagging receiver: each one is an alert.
+    for i in 0..10_000 {
+        a.s.replication.forwarded(Message::ClusterAlertForwarded {
+            from: "x".into(),
+            event_json: format!("{i}"),
+        });
+    }
+    for i in 0..10_000 {
+        match rx.try_recv() {
+            Ok(Message::ClusterAlertForwarded { event_json, .. }) => {
+                assert_eq!(event_json, format!("{i}"))
+            }
+            other => panic!("forward {i}: {other:?}"),
+        }
+    }
 }
