@@ -162,11 +162,7 @@ impl ClusterAlert {
         };
         match submitted {
             Submitted::Local => false,
-            Submitted::Forward(owners)
-            | Submitted::Scheduled {
-                forward: owners, ..
-            } if !owners.is_empty() => {
-                self.wake.notify_one();
+            Submitted::Forward(owners) => {
                 let msg = Message::ClusterAlertForward {
                     owners,
                     event_json: ev.to_ipc_json(),
@@ -183,8 +179,6 @@ impl ClusterAlert {
                 true
             }
             Submitted::Duplicate | Submitted::AlreadyDelivered => true,
-            // No owner to send it to: deliver here rather than lose it.
-            Submitted::Forward(_) => false,
         }
     }
 

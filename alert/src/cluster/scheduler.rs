@@ -24,14 +24,8 @@ pub enum Submitted {
     Local,
     /// This member does not own the topic: send the event to these owners (primary first).
     Forward(Vec<String>),
-    /// Held until `due`; `position` 0 is the primary. `forward`: the earlier owners, to send
-    /// a local event to (they may not run the task: without it the primary never sees the
-    /// event and every delivery waits out `delay-per-member`); empty for forwarded events.
-    Scheduled {
-        position: usize,
-        due: Instant,
-        forward: Vec<String>,
-    },
+    /// Held until `due`; `position` 0 is the primary.
+    Scheduled { position: usize, due: Instant },
     /// The same event is already waiting here (the other copy of a task, or a forward).
     Duplicate,
     /// An owner already delivered it.
@@ -210,14 +204,6 @@ impl<T> DedupScheduler<T> {
             // owner this member knows of, then deliver rather than lose it.
             None => owners.len(),
         };
-        let forward = if origin == Origin::Local {
-            owners[..position.min(owners.len())].to_vec()
-        } else {
-            Vec::new()
-        };
-        if !forward.is_empty() {
-            self.counters.forwarded += 1;
-        }
         self.seq += 1;
         let due = now + self.delay * position as u32;
         self.queue.insert((due, self.seq), key.clone());
@@ -231,11 +217,7 @@ impl<T> DedupScheduler<T> {
                 due,
             },
         );
-        Submitted::Scheduled {
-            position,
-            due,
-            forward,
-        }
+        Submitted::Scheduled { position, due }
     }
 
     /// When [`due`](Self::due) next has something.
@@ -358,8 +340,7 @@ mod tests {
                 s.submit(key("e"), 1, Origin::Local, t0),
                 Submitted::Scheduled {
                     position: i,
-                    due: t0 + d * i as u32,
-                    forward: order[..i].to_vec(),
+                    due: t0 + d * i as u32
                 }
             );
             assert_eq!(
@@ -379,8 +360,7 @@ mod tests {
             s.submit(key("e"), 1, Origin::Forwarded, t0),
             Submitted::Scheduled {
                 position: 2,
-                due: t0 + d * 2,
-                forward: Vec::new(),
+                due: t0 + d * 2
             }
         );
     }

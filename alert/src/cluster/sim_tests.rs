@@ -90,10 +90,7 @@ impl Sim {
         let emitted = self.now;
         let node = self.nodes.get_mut(on).unwrap();
         match node.submit(key.clone(), emitted, origin, now) {
-            Submitted::Forward(owners)
-            | Submitted::Scheduled {
-                forward: owners, ..
-            } => {
+            Submitted::Forward(owners) => {
                 for o in owners {
                     self.send(on, &o, Msg::Forward(key.clone()));
                 }
