@@ -426,6 +426,10 @@ async fn push(handle: &Handle, service: &str, body: Vec<u8>, to: Option<&[String
             match rpc::call(&addr, handle, &req, PUSH_TIMEOUT).await {
                 Ok(Response::Peer(_)) => {}
                 Ok(other) => info!(peer = %id, service, answer = ?other, "peer refused"),
+                // A forward that does not arrive is an alert that is not delivered.
+                Err(e) if service == "alert.forward" => {
+                    warn!(peer = %id, error = %e, "forwarded alert event not delivered to the owner")
+                }
                 Err(e) => debug!(peer = %id, service, error = %e, "push failed"),
             }
         }
