@@ -153,10 +153,10 @@ impl Capture {
                             if t.is_empty() {
                                 break;
                             }
-                            if let Some((k, v)) = t.split_once(':') {
-                                if k.eq_ignore_ascii_case("content-length") {
-                                    len = v.trim().parse().unwrap_or(0);
-                                }
+                            if let Some((k, v)) = t.split_once(':')
+                                && k.eq_ignore_ascii_case("content-length")
+                            {
+                                len = v.trim().parse().unwrap_or(0);
                             }
                         }
                         let mut body = vec![0; len];
@@ -246,11 +246,11 @@ fn partitioned_owner_loses_nothing_and_handlers_converge_after_the_heal() {
     let has = |i: usize, id: &str| {
         on(i, &format!("{TOPICS}/cpu/handlers/{id}")).is_some_and(|r| r.status == 200)
     };
-    for i in 0..3 {
+    for (i, m) in ms.iter().enumerate() {
         eventually(EVENTUALLY, "hook on every member", || {
             has(i, "hook").then_some(())
         });
-        net.within(i, || enable_task(&ms[i].daemon, "cpu_alert", SCRIPT, "db"));
+        net.within(i, || enable_task(&m.daemon, "cpu_alert", SCRIPT, "db"));
     }
     let write = |range: std::ops::Range<usize>, to: &[usize]| {
         let body: Vec<String> = range.map(line).collect();
