@@ -111,7 +111,15 @@ pub struct Replication {
     /// carries the whole set) and notices (a lost one costs a duplicate), but a lost forward
     /// is a lost alert.
     forwards: Mutex<Vec<mpsc::Sender<Message>>>,
+    /// Events apid asked to forward, by owner list, not yet sent: one RPC call carries all
+    /// that piled up while the previous one was in flight (one call per event overwhelmed
+    /// the owners under a burst, and a failed call is a lost alert).
+    outgoing: Mutex<HashMap<Vec<String>, Vec<String>>>,
+    sending: std::sync::atomic::AtomicBool,
 }
+
+/// Events per forward call at most.
+const FORWARD_BATCH: usize = 1000;
 
 /// Forwarded events queued for one apid link before new ones are refused (and logged).
 const FORWARD_QUEUE: usize = 65_536;
@@ -129,6 +137,8 @@ impl Replication {
             me: me.to_string(),
             to_apid,
             forwards: Mutex::new(Vec::new()),
+            outgoing: Mutex::new(HashMap::new()),
+            sending: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -287,7 +297,52 @@ impl Replication {
 
     /// apid does not own an event's topic: send it to the owners.
     pub async fn forward(&self, handle: &Handle, owners: &[String], event_json: String) {
-        push(handle, "alert.forward", encode(&event_json), Some(owners)).await;
+        use std::sync::atomic::Ordering;
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(owners.to_vec())
+            .or_default()
+            .push(event_json);
+        // One sender at a time; whoever finds it idle drains everything, including what
+        // arrives meanwhile.
+        while !self.sending.swap(true, Ordering::AcqRel) {
+            loop {
+                let batch: Vec<(Vec<String>, Vec<String>)> = {
+                    let mut out = self.outgoing.lock().unwrap_or_else(|e| e.into_inner());
+                    out.drain().collect()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                let sends = batch.into_iter().flat_map(|(owners, events)| {
+                    events
+                        .chunks(FORWARD_BATCH)
+                        .map(|c| (owners.clone(), c.to_vec()))
+                        .collect::<Vec<_>>()
+                });
+                let sends = sends.map(|(owners, events)| async move {
+                    push(
+                        handle,
+                        "alert.forward_batch",
+                        encode(&events),
+                        Some(&owners),
+                    )
+                    .await
+                });
+                futures::future::join_all(sends).await;
+            }
+            self.sending.store(false, Ordering::Release);
+            // Something queued after the last drain but before the flag was cleared.
+            if self
+                .outgoing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                break;
+            }
+        }
     }
 
     /// The peer services this module serves.
@@ -295,6 +350,7 @@ impl Replication {
         let handlers = self.clone();
         let sync = self.clone();
         let forward = self.clone();
+        let forward_batch = self.clone();
         let notices = self.clone();
         vec![
             service("alert.handlers", move |_, body| {
@@ -314,6 +370,16 @@ impl Replication {
                     from: from.to_string(),
                     event_json,
                 });
+                Ok(Vec::new())
+            }),
+            service("alert.forward_batch", move |from, body| {
+                let events: Vec<String> = decode(&body)?;
+                for event_json in events {
+                    forward_batch.forwarded(Message::ClusterAlertForwarded {
+                        from: from.to_string(),
+                        event_json,
+                    });
+                }
                 Ok(Vec::new())
             }),
             service("alert.notices", move |_, body| {
@@ -427,7 +493,7 @@ async fn push(handle: &Handle, service: &str, body: Vec<u8>, to: Option<&[String
                 Ok(Response::Peer(_)) => {}
                 Ok(other) => info!(peer = %id, service, answer = ?other, "peer refused"),
                 // A forward that does not arrive is an alert that is not delivered.
-                Err(e) if service == "alert.forward" => {
+                Err(e) if service.starts_with("alert.forward") => {
                     warn!(peer = %id, error = %e, "forwarded alert event not delivered to the owner")
                 }
                 Err(e) => debug!(peer = %id, service, error = %e, "push failed"),
