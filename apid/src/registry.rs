@@ -32,9 +32,12 @@ pub const POINTS_PER_FRAME: usize = 10_000;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Encoded bytes queued per worker (in apid's queue and the connection's outbox) before new
-/// batches for it are dropped. At ~92 bytes a point that is ~700k points, several seconds of
-/// a worker's decoding; a worker further behind than that is stalled, not slow.
-pub const WORKER_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// batches for it are dropped. At ~92 bytes a point that is ~1.4M points, about two seconds
+/// of one worker's decode and pipeline on a loaded 2-core machine: enough for a burst of a
+/// couple of million points (apid accepts ~2x faster than one worker drains), while a
+/// stalled worker holds at most this much. Frames are shared by the tasks of a group, so
+/// many stalled tasks with the same filter hold it once.
+pub const WORKER_QUEUE_BYTES: usize = 128 * 1024 * 1024;
 
 /// What a queued frame is charged besides its bytes, so that a flood of tiny batches is
 /// bounded too.
