@@ -9,7 +9,7 @@
 //!   arriving at a local HTTP server (p50, p99);
 //! - alerts per second one member delivers to a local endpoint.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
 
 use alerting_helpers::{Endpoint, TOPICS, debug_values, enable_task};

@@ -2,7 +2,7 @@
 //! the topic; handlers written in a script (`.post()`, `.log()`) run on the task's anonymous
 //! topic and go away with the task; `-disable-handlers` makes a kind inert.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
 
 use alerting_helpers::{Endpoint, TOPICS, debug_values, enable_task, wait_collected};

@@ -3,7 +3,7 @@
 //! keep flowing afterwards. The test reports how many events were lost in the window of an
 //! apid kill while alerts flow.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
 
 use alerting_helpers::{Endpoint, TOPICS, enable_task, wait_states_saved};

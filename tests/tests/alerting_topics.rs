@@ -3,7 +3,7 @@
 //! exactly Kapacitor's alert JSON, with `match: "changed() == TRUE"` filtering the repeat.
 //! Then the topic and handler API (shapes, codes, texts, JSON-Patch) and the CLI views.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
 
 use alerting_helpers::{

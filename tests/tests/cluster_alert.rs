@@ -3,9 +3,9 @@
 //! on two members with one `post` topic handler (defined on a third) delivers each event once
 //! at a local capture endpoint.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
 use alerting_helpers::{Endpoint, TOPICS, enable_task};

@@ -8,11 +8,11 @@
 //! `cpu` whose endpoint records arrival times. Latency is arrival minus the moment the test
 //! wrote the event (the write goes to both task members).
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
-#[path = "cluster_alert_helpers.rs"]
+#[path = "support/cluster_alert_helpers.rs"]
 mod cluster_alert_helpers;
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 #[path = "../../alert/src/cluster/ownership.rs"]
 #[allow(dead_code)]

@@ -4,11 +4,11 @@
 //!   after it was written), and only events in flight at the kill may arrive twice;
 //! - a handler defined and one deleted while a member is down reach it when it comes back.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
-#[path = "cluster_alert_helpers.rs"]
+#[path = "support/cluster_alert_helpers.rs"]
 mod cluster_alert_helpers;
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 // The very function the daemons use, so the test kills the member they consider the owner.
 #[path = "../../alert/src/cluster/ownership.rs"]

@@ -7,9 +7,9 @@
 //! port makes the one replicated handler URL reach a local endpoint on every member.
 //! Needs root and `ip netns`; without them the test says why and passes vacuously.
 
-#[path = "alerting_helpers.rs"]
+#[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 #[path = "../../alert/src/cluster/ownership.rs"]
 #[allow(dead_code)]

@@ -1,7 +1,7 @@
 //! Gossip and RPC encryption (`[cluster] encryption-key`): members sharing the key form a
 //! cluster; a member with another key, or none, can neither join nor be joined.
 
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
 use cluster_helpers::{Member, ctl, listing, wait_converged};

@@ -2,7 +2,7 @@
 //! changes membership; a gossipd crash is restarted without peers dropping the member; a
 //! whole daemon killed is shown as dead everywhere, and rejoins by itself when restarted.
 
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
 use cluster_helpers::{Member, listing, status_on, wait_converged};

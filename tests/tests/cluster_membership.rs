@@ -2,7 +2,7 @@
 //! (`kapacitorctl member list / add / remove`), five members added through different
 //! members, a removed member re-added, and errors for bad addresses and unknown IDs.
 
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
 use cluster_helpers::{Member, ctl, listing, wait_converged};

@@ -5,7 +5,7 @@
 //! test creates lives in those namespaces (never the host's network) and is deleted at the
 //! end. Needs root and `ip netns`; without them the test says why and passes vacuously.
 
-#[path = "cluster_helpers.rs"]
+#[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
 use cluster_helpers::{Listing, Member, ctl, try_listing};

@@ -11,7 +11,7 @@
 //! * `batch_query_round_trip`: the time a batch task's query takes, from the worker's
 //!   `batch query answered` log lines (query sent → answer parsed into batches).
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -3,7 +3,7 @@
 //! `cpu_alert` stream task through that subscription; the `batch_cpu_alert` batch task
 //! queries influxd every few seconds. Both alert into their log files.
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -3,7 +3,7 @@
 //! cluster one subscription that sends to its live members, and a member that joins or is
 //! removed leaves none of its old subscriptions behind.
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -1,7 +1,7 @@
 //! influxDBOut writes task results back to InfluxDB: a `SELECT` on influxd returns them,
 //! from a stream task (points written to kapacitord) and a batch task (querying influxd).
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -3,7 +3,7 @@
 //! databases are subscribed at the next sync; an InfluxDB that is down at start delays
 //! nothing and `POST /kapacitor/v1/subscriptions` reports it.
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -2,7 +2,7 @@
 //! sends the subscription's points there as datagrams, and they are routed to tasks exactly
 //! as `/write` does.
 
-#[path = "influxdb_helpers.rs"]
+#[path = "support/influxdb_helpers.rs"]
 mod helpers;
 
 use helpers::*;

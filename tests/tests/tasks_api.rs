@@ -1,6 +1,6 @@
 //! The task and template API on a live daemon: shapes, codes, error texts, list parameters.
 
-#[path = "tasks_helpers.rs"]
+#[path = "support/tasks_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -2,7 +2,7 @@
 //! script; a killed worker runs again while other tasks keep receiving points; a worker
 //! that keeps crashing, or a task that cannot start, is marked without harming the rest.
 
-#[path = "tasks_helpers.rs"]
+#[path = "support/tasks_helpers.rs"]
 mod helpers;
 
 use helpers::*;

@@ -1,7 +1,7 @@
 //! `/write` ingest on a live daemon: routing to a task's httpOut, gzip, precision, the
 //! default retention policy, error bodies, and the ingress counters.
 
-#[path = "tasks_helpers.rs"]
+#[path = "support/tasks_helpers.rs"]
 mod helpers;
 
 use helpers::*;

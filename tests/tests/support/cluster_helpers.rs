@@ -1,4 +1,4 @@
-//! Helpers shared by the `cluster_*` black-box tests (included with `#[path]`): a member is a
+//! Helpers shared by the `cluster_*` black-box tests (included with `#[path = "support/..."]`): a member is a
 //! daemon whose gossip and RPC ports are picked by the OS on 127.0.0.1 (port 0) and read back
 //! from its own member list; `kapacitorctl` runs against it; `member list` output is parsed.
 #![allow(dead_code)]

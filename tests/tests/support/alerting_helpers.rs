@@ -1,4 +1,4 @@
-//! Helpers shared by the `alerting_*` black-box tests (included with `#[path]`): a local HTTP
+//! Helpers shared by the `alerting_*` black-box tests (included with `#[path = "support/..."]`): a local HTTP
 //! endpoint that records what alert handlers post to it (or never answers), and alert reads.
 #![allow(dead_code)]
 

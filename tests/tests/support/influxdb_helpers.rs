@@ -1,9 +1,9 @@
-//! Helpers shared by the `influxdb_*` black-box tests (included with `#[path]`): a real
+//! Helpers shared by the `influxdb_*` black-box tests (included with `#[path = "support/..."]`): a real
 //! `influxd` (the `kapacitor-influxdb` crate's test harness: temp dir, free ports, restart),
 //! the `[[influxdb]]` section pointing at it, InfluxQL over HTTP, and task requests.
 #![allow(dead_code)]
 
-#[path = "../../influxdb/tests/common/mod.rs"]
+#[path = "../../../influxdb/tests/common/mod.rs"]
 mod influxd_harness;
 
 pub use influxd_harness::Influxd;

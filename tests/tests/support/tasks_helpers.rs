@@ -1,4 +1,4 @@
-//! Helpers shared by the `tasks_*` black-box tests (included with `#[path]`): HTTP with any
+//! Helpers shared by the `tasks_*` black-box tests (included with `#[path = "support/..."]`): HTTP with any
 //! method and headers, task requests, the reference's stream task, and a stored-block gzip
 //! writer (the tests crate has no compression dependency).
 #![allow(dead_code)]
