@@ -27,9 +27,17 @@ use tokio::net::UnixStream;
 use tokio::sync::Notify;
 use tracing::{debug, error, info, warn};
 
+/// (topic, handler id).
+type HandlerKey = (String, String);
+/// A change made through this member's API: the spec JSON (None for a delete) and when.
+type LocalChange = (Option<String>, std::time::Instant);
+
 const REDIAL: Duration = Duration::from_millis(500);
 const MEMBERS_EVERY: Duration = Duration::from_millis(250);
 const GOSSIPD_LIMIT: Duration = Duration::from_secs(5);
+/// How long a change made through this member's API outranks a replicated set that does not
+/// reflect it yet: a set gossipd computed before it took the change must not undo it.
+const LOCAL_CHANGE_GRACE: Duration = Duration::from_secs(10);
 
 static CLUSTER: OnceLock<ClusterAlert> = OnceLock::new();
 
@@ -57,6 +65,9 @@ pub struct ClusterAlert {
     outbox: Mutex<VecDeque<Message>>,
     /// One flush at a time, so changes reach gossipd in the order they were made.
     flushing: tokio::sync::Mutex<()>,
+    /// Handlers changed through this member's API and not yet seen in a replicated set:
+    /// (topic, id) → (spec JSON, or None for a delete; when the change was made).
+    local: Mutex<HashMap<HandlerKey, LocalChange>>,
 }
 
 fn now_ms() -> u64 {
@@ -84,6 +95,7 @@ pub fn start(cfg: &Config, host: AlertHost) {
         synced: AtomicBool::new(false),
         outbox: Mutex::new(VecDeque::new()),
         flushing: tokio::sync::Mutex::new(()),
+        local: Mutex::new(HashMap::new()),
     };
     if CLUSTER.set(c).is_err() {
         return;
@@ -187,7 +199,10 @@ impl ClusterAlert {
         let Ok(spec_json) = serde_json::to_string(spec) else {
             return;
         };
-        lock(&self.applied).insert((spec.topic.clone(), spec.id.clone()), spec_json.clone());
+        let key = (spec.topic.clone(), spec.id.clone());
+        lock(&self.applied).insert(key.clone(), spec_json.clone());
+        let now = std::time::Instant::now();
+        lock(&self.local).insert(key, (Some(spec_json.clone()), now));
         let mut msgs = vec![Message::ClusterHandlerPut {
             topic: spec.topic.clone(),
             id: spec.id.clone(),
@@ -195,6 +210,7 @@ impl ClusterAlert {
         }];
         if let Some(prev) = previous_id.filter(|p| *p != spec.id) {
             lock(&self.applied).remove(&(spec.topic.clone(), prev.to_string()));
+            lock(&self.local).insert((spec.topic.clone(), prev.to_string()), (None, now));
             msgs.push(Message::ClusterHandlerDelete {
                 topic: spec.topic.clone(),
                 id: prev.to_string(),
@@ -206,6 +222,10 @@ impl ClusterAlert {
     /// A handler was deleted through this member's API.
     pub fn handler_deleted(&'static self, topic: &str, id: &str) {
         lock(&self.applied).remove(&(topic.to_string(), id.to_string()));
+        lock(&self.local).insert(
+            (topic.to_string(), id.to_string()),
+            (None, std::time::Instant::now()),
+        );
         self.send_changes(vec![Message::ClusterHandlerDelete {
             topic: topic.to_string(),
             id: id.to_string(),
@@ -259,6 +279,7 @@ impl ClusterAlert {
                 }
             }
         }
+        let handlers = self.without_stale_views(handlers);
         let mut next = HashMap::new();
         let mut stores = Vec::new();
         for h in handlers {
@@ -309,6 +330,53 @@ impl ClusterAlert {
                 warn!(error = %e, "cannot store a replicated handler change");
             }
         }
+    }
+
+    /// Replaces, in a replicated set, what contradicts a recent change made through this
+    /// member's API (the set predates gossipd taking it), and forgets local changes the set
+    /// now reflects or that are older than the grace period.
+    fn without_stale_views(&self, handlers: Vec<ClusterHandler>) -> Vec<ClusterHandler> {
+        let mut local = lock(&self.local);
+        local.retain(|_, (_, at)| at.elapsed() < LOCAL_CHANGE_GRACE);
+        if local.is_empty() {
+            return handlers;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(handlers.len());
+        for h in handlers {
+            let key = (h.topic.clone(), h.id.clone());
+            seen.insert(key.clone());
+            match local.get(&key) {
+                Some((Some(mine), _)) if *mine == h.spec_json => {
+                    local.remove(&key);
+                    out.push(h);
+                }
+                Some((Some(mine), _)) => out.push(ClusterHandler {
+                    spec_json: mine.clone(),
+                    ..h
+                }),
+                Some((None, _)) => {} // deleted here; the set has not caught up
+                None => out.push(h),
+            }
+        }
+        local.retain(|key, (spec, _)| match spec {
+            // A put the set does not contain yet stays in force.
+            Some(_) => true,
+            // A delete the set no longer shows is reflected.
+            None => seen.contains(key),
+        });
+        for (key, (spec, _)) in local.iter() {
+            if let Some(spec_json) = spec
+                && !seen.contains(key)
+            {
+                out.push(ClusterHandler {
+                    topic: key.0.clone(),
+                    id: key.1.clone(),
+                    spec_json: spec_json.clone(),
+                });
+            }
+        }
+        out
     }
 
     fn notices(&self, notices_json: Vec<String>) {
