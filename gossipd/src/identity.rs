@@ -39,6 +39,13 @@ impl Identity {
     }
 }
 
+/// The cluster id as stored now (gossipd rewrites it on join and remove); `None` if the
+/// file is missing or unreadable.
+pub fn read_cluster_id(data_dir: &Path) -> Option<Uuid> {
+    let text = fs::read_to_string(data_dir.join(CLUSTER_ID_FILE)).ok()?;
+    Uuid::parse_str(text.trim()).ok()
+}
+
 /// Replaces the stored cluster id (when this member joins an existing cluster).
 pub fn write_cluster_id(data_dir: &Path, id: Uuid) -> Result<(), IdentityError> {
     write_id(&data_dir.join(CLUSTER_ID_FILE), id)

@@ -186,6 +186,7 @@ async fn supervise(
         table: ProcTable::default(),
         desired: desired.clone(),
         cluster_id: identity.cluster_id.to_string(),
+        data_dir: cfg.data_dir.clone(),
         server_id: identity.server_id.to_string(),
         hostname: cfg.hostname.clone(),
         started_unix_ns: SystemTime::now()

@@ -29,7 +29,10 @@ pub struct SupCtx {
     pub log: LogSettings,
     pub table: ProcTable,
     pub desired: DesiredState,
+    /// The cluster id at start; gossipd owns the file and rewrites it on join and remove,
+    /// so [`SupCtx::status`] reads the current one from `data_dir`.
     pub cluster_id: String,
+    pub data_dir: std::path::PathBuf,
     pub server_id: String,
     pub hostname: String,
     pub started_unix_ns: i64,
@@ -68,7 +71,9 @@ impl SupCtx {
     fn status(&self) -> Status {
         let (num_tasks, num_enabled_tasks) = self.desired.counts();
         Status {
-            cluster_id: self.cluster_id.clone(),
+            cluster_id: kapacitor_gossipd::identity::read_cluster_id(&self.data_dir)
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| self.cluster_id.clone()),
             server_id: self.server_id.clone(),
             hostname: self.hostname.clone(),
             num_tasks,

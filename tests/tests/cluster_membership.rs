@@ -38,6 +38,13 @@ fn seed_walk_through_with_two_members() {
         assert_eq!(l.rows.len(), 2);
     }
     assert_eq!(listing(&b).local_id, lb.local_id);
+    // /debug/vars (what `kapacitor stats general` prints) follows the join.
+    let vars = b.daemon.get("/kapacitor/v1/debug/vars").json();
+    assert_eq!(
+        vars["cluster_id"],
+        la.cluster_id.as_str(),
+        "debug/vars after the join"
+    );
 
     // serverA$ kapacitorctl member remove <B's id>
     let out = ctl(&a, &["member", "remove", &lb.local_id]);
@@ -50,6 +57,12 @@ fn seed_walk_through_with_two_members() {
     assert_ne!(after.cluster_id, lb.cluster_id);
     assert_eq!(after.rows.len(), 1);
     assert_eq!(after.local_id, lb.local_id, "same member id");
+    let vars = b.daemon.get("/kapacitor/v1/debug/vars").json();
+    assert_eq!(
+        vars["cluster_id"],
+        after.cluster_id.as_str(),
+        "debug/vars after the removal"
+    );
     eventually(EVENTUALLY, "A forgot B", || {
         let l = listing(&a);
         (l.rows.len() == 1).then_some(())
