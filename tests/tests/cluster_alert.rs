@@ -5,6 +5,9 @@
 
 #[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
+#[path = "support/cluster_alert_helpers.rs"]
+#[allow(dead_code)]
+mod cluster_alert_helpers;
 #[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
@@ -80,6 +83,9 @@ fn the_same_task_on_two_members_delivers_each_event_once() {
     for m in [&a, &b] {
         enable_task(&m.daemon, "cpu_alert", script, "db");
     }
+    // Until a member's alert service knows every member it delivers what it gets itself
+    // (as a cluster of one would); the guarantee starts once it sees all three.
+    cluster_alert_helpers::wait_alerting_ready(&[&a, &b, &c]);
     let base = 1_600_000_000_000_000_000i64;
     let lines: Vec<String> = (0..EVENTS)
         .map(|i| format!("cpu,n=e{i} value=1 {}", base + i as i64 * 1_000_000_000))
