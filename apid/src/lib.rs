@@ -22,12 +22,12 @@ pub mod tasks;
 pub mod templates;
 
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, connect_supervisor};
+use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor, serve_until_stopped};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 pub use registry::{Registry, Routed};
 
@@ -138,29 +138,10 @@ async fn serve() -> i32 {
     info!(addr = %addr, "listening for HTTP requests");
     let _ = supervisor.send(Message::Ready).await;
 
-    loop {
-        tokio::select! {
-            inc = inbox.recv() => match inc {
-                None => {
-                    info!("supervisor link closed; exiting");
-                    break;
-                }
-                Some(inc) => match &inc.msg {
-                    Message::Shutdown => {
-                        info!("shutting down: no longer accepting HTTP requests");
-                        break;
-                    }
-                    Message::Ping => {
-                        let _ = inc.reply(Message::Pong).await;
-                    }
-                    other => debug!(msg = other.name(), "ignored message"),
-                },
-            },
-            _ = term.recv() => {
-                info!("SIGTERM; shutting down");
-                break;
-            }
-        }
+    match serve_until_stopped(&mut inbox, &mut term).await {
+        StopReason::LinkClosed => info!("supervisor link closed; exiting"),
+        StopReason::Shutdown => info!("shutting down: no longer accepting HTTP requests"),
+        StopReason::Sigterm => info!("SIGTERM; shutting down"),
     }
     cancel.cancel();
     let grace = cfg.http.shutdown_timeout.as_duration();

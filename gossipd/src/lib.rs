@@ -27,11 +27,11 @@ pub mod settings;
 pub mod wire;
 
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, connect_supervisor};
+use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor, serve_until_stopped};
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{debug, error, info};
+use tracing::{error, info};
 
 /// Entry point of `kapacitord __role gossipd`; returns the exit code.
 pub fn run() -> i32 {
@@ -203,31 +203,21 @@ async fn serve() -> i32 {
     // Goodbye only on an orderly stop: when the supervisor vanished (killed), this member is
     // failing as a whole and peers should see it dead, not `left`.
     let mut say_goodbye = true;
-    loop {
+    let stop = serve_until_stopped(&mut inbox, &mut term);
+    tokio::pin!(stop);
+    let reason = loop {
         tokio::select! {
             Some(h) = up_rx.recv(), if handle.is_none() => handle = Some(h),
-            inc = inbox.recv() => match inc {
-                None => {
-                    info!("supervisor link closed; exiting");
-                    say_goodbye = false;
-                    break;
-                }
-                Some(inc) => match &inc.msg {
-                    Message::Shutdown => {
-                        info!("leaving");
-                        break;
-                    }
-                    Message::Ping => {
-                        let _ = inc.reply(Message::Pong).await;
-                    }
-                    other => debug!(msg = other.name(), "ignored message"),
-                },
-            },
-            _ = term.recv() => {
-                info!("SIGTERM; leaving");
-                break;
-            }
+            reason = &mut stop => break reason,
         }
+    };
+    match reason {
+        StopReason::LinkClosed => {
+            info!("supervisor link closed; exiting");
+            say_goodbye = false;
+        }
+        StopReason::Shutdown => info!("leaving"),
+        StopReason::Sigterm => info!("SIGTERM; leaving"),
     }
     // Say goodbye (peers show `left`), bounded so a stuck send cannot hold up the shutdown.
     if let Some(handle) = handle.filter(|_| say_goodbye) {

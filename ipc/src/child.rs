@@ -32,3 +32,37 @@ pub async fn connect_supervisor(role: Role) -> Result<(Peer, Inbox, String), Ipc
         Err(_) => Err(IpcError::Timeout(CONFIG_TIMEOUT)),
     }
 }
+
+/// Why a child leaves [`serve_until_stopped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The supervisor sent `Shutdown`: stop gracefully.
+    Shutdown,
+    /// The link reached EOF: the supervisor is gone.
+    LinkClosed,
+    /// SIGTERM arrived directly (e.g. a process-group kill).
+    Sigterm,
+}
+
+/// Serves the supervisor link of a child until it is told to stop: answers `Ping`, logs and
+/// ignores anything else. Every child role runs this same loop beside its own work.
+pub async fn serve_until_stopped(
+    inbox: &mut Inbox,
+    term: &mut tokio::signal::unix::Signal,
+) -> StopReason {
+    loop {
+        tokio::select! {
+            inc = inbox.recv() => match inc {
+                None => return StopReason::LinkClosed,
+                Some(inc) => match &inc.msg {
+                    Message::Shutdown => return StopReason::Shutdown,
+                    Message::Ping => {
+                        let _ = inc.reply(Message::Pong).await;
+                    }
+                    other => tracing::debug!(msg = other.name(), "ignored message"),
+                },
+            },
+            _ = term.recv() => return StopReason::Sigterm,
+        }
+    }
+}

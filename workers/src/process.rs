@@ -9,7 +9,7 @@ use crate::process_apid;
 use crate::process_engine::Engine;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, TaskSpec, connect_supervisor};
+use kapacitor_ipc::{Message, Role, StopReason, TaskSpec, connect_supervisor, serve_until_stopped};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -174,29 +174,10 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         }
     });
 
-    loop {
-        tokio::select! {
-            inc = inbox.recv() => match inc {
-                None => {
-                    info!("supervisor link closed; flushing and exiting");
-                    break;
-                }
-                Some(inc) => match &inc.msg {
-                    Message::Shutdown => {
-                        info!("shutting down; flushing");
-                        break;
-                    }
-                    Message::Ping => {
-                        let _ = inc.reply(Message::Pong).await;
-                    }
-                    other => debug!(msg = other.name(), "ignored message"),
-                },
-            },
-            _ = term.recv() => {
-                info!("SIGTERM; flushing and exiting");
-                break;
-            }
-        }
+    match serve_until_stopped(&mut inbox, &mut term).await {
+        StopReason::LinkClosed => info!("supervisor link closed; flushing and exiting"),
+        StopReason::Shutdown => info!("shutting down; flushing"),
+        StopReason::Sigterm => info!("SIGTERM; flushing and exiting"),
     }
     cancel.cancel();
     let _ = link.await;
