@@ -70,6 +70,56 @@ pub struct ClusterAlert {
     local: Mutex<HashMap<HandlerKey, LocalChange>>,
 }
 
+/// A replicated set as this member should apply it: a handler put or deleted through this
+/// member's API within [`LOCAL_CHANGE_GRACE`] stays as this member made it until a set reflects
+/// it (gossipd may have computed the set before it took the change). Local changes the set
+/// reflects, or older than the grace period, are forgotten.
+fn prefer_local_changes(
+    local: &mut HashMap<HandlerKey, LocalChange>,
+    handlers: Vec<ClusterHandler>,
+) -> Vec<ClusterHandler> {
+    local.retain(|_, (_, at)| at.elapsed() < LOCAL_CHANGE_GRACE);
+    if local.is_empty() {
+        return handlers;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(handlers.len());
+    for h in handlers {
+        let key = (h.topic.clone(), h.id.clone());
+        seen.insert(key.clone());
+        match local.get(&key) {
+            Some((Some(mine), _)) if *mine == h.spec_json => {
+                local.remove(&key);
+                out.push(h);
+            }
+            Some((Some(mine), _)) => out.push(ClusterHandler {
+                spec_json: mine.clone(),
+                ..h
+            }),
+            Some((None, _)) => {} // deleted here; the set has not caught up
+            None => out.push(h),
+        }
+    }
+    local.retain(|key, (spec, _)| match spec {
+        // A put the set does not contain yet stays in force.
+        Some(_) => true,
+        // A delete the set no longer shows is reflected.
+        None => seen.contains(key),
+    });
+    for (key, (spec, _)) in local.iter() {
+        if let Some(spec_json) = spec
+            && !seen.contains(key)
+        {
+            out.push(ClusterHandler {
+                topic: key.0.clone(),
+                id: key.1.clone(),
+                spec_json: spec_json.clone(),
+            });
+        }
+    }
+    out
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -333,50 +383,9 @@ impl ClusterAlert {
     }
 
     /// Replaces, in a replicated set, what contradicts a recent change made through this
-    /// member's API (the set predates gossipd taking it), and forgets local changes the set
-    /// now reflects or that are older than the grace period.
+    /// member's API (the set predates gossipd taking it); see [`prefer_local_changes`].
     fn without_stale_views(&self, handlers: Vec<ClusterHandler>) -> Vec<ClusterHandler> {
-        let mut local = lock(&self.local);
-        local.retain(|_, (_, at)| at.elapsed() < LOCAL_CHANGE_GRACE);
-        if local.is_empty() {
-            return handlers;
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(handlers.len());
-        for h in handlers {
-            let key = (h.topic.clone(), h.id.clone());
-            seen.insert(key.clone());
-            match local.get(&key) {
-                Some((Some(mine), _)) if *mine == h.spec_json => {
-                    local.remove(&key);
-                    out.push(h);
-                }
-                Some((Some(mine), _)) => out.push(ClusterHandler {
-                    spec_json: mine.clone(),
-                    ..h
-                }),
-                Some((None, _)) => {} // deleted here; the set has not caught up
-                None => out.push(h),
-            }
-        }
-        local.retain(|key, (spec, _)| match spec {
-            // A put the set does not contain yet stays in force.
-            Some(_) => true,
-            // A delete the set no longer shows is reflected.
-            None => seen.contains(key),
-        });
-        for (key, (spec, _)) in local.iter() {
-            if let Some(spec_json) = spec
-                && !seen.contains(key)
-            {
-                out.push(ClusterHandler {
-                    topic: key.0.clone(),
-                    id: key.1.clone(),
-                    spec_json: spec_json.clone(),
-                });
-            }
-        }
-        out
+        prefer_local_changes(&mut lock(&self.local), handlers)
     }
 
     fn notices(&self, notices_json: Vec<String>) {
@@ -548,5 +557,73 @@ impl ClusterAlert {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(topic: &str, id: &str, spec: &str) -> ClusterHandler {
+        ClusterHandler {
+            topic: topic.into(),
+            id: id.into(),
+            spec_json: spec.into(),
+        }
+    }
+
+    fn key(id: &str) -> HandlerKey {
+        ("cpu".to_string(), id.to_string())
+    }
+
+    #[test]
+    fn a_set_that_predates_a_local_put_or_delete_does_not_undo_it() {
+        let now = std::time::Instant::now();
+        let mut local = HashMap::from([
+            (key("new"), (Some("N".to_string()), now)),
+            (key("changed"), (Some("C2".to_string()), now)),
+            (key("gone"), (None, now)),
+        ]);
+        let set = vec![
+            h("cpu", "changed", "C1"),
+            h("cpu", "gone", "G"),
+            h("cpu", "other", "O"),
+        ];
+        let mut out: Vec<_> = prefer_local_changes(&mut local, set)
+            .into_iter()
+            .map(|h| (h.id, h.spec_json))
+            .collect();
+        out.sort();
+        assert_eq!(
+            out,
+            vec![
+                ("changed".to_string(), "C2".to_string()),
+                ("new".to_string(), "N".to_string()),
+                ("other".to_string(), "O".to_string()),
+            ]
+        );
+        // Nothing was reflected yet: every local change stays in force.
+        assert_eq!(local.len(), 3);
+    }
+
+    #[test]
+    fn local_changes_are_forgotten_once_reflected_or_expired() {
+        let now = std::time::Instant::now();
+        let old = now - LOCAL_CHANGE_GRACE - Duration::from_secs(1);
+        let mut local = HashMap::from([
+            (key("put"), (Some("P".to_string()), now)),
+            (key("del"), (None, now)),
+            (key("stale"), (Some("S".to_string()), old)),
+        ]);
+        let out = prefer_local_changes(&mut local, vec![h("cpu", "put", "P")]);
+        assert_eq!(
+            out.len(),
+            1,
+            "the expired local put is not re-added: {out:?}"
+        );
+        assert!(
+            local.is_empty(),
+            "reflected put and delete, expired stale: {local:?}"
+        );
     }
 }
