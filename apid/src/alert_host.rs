@@ -318,7 +318,7 @@ impl AlertHost {
             return Err(failed(&format!("storing the handler: {e}")));
         }
         if let Some(c) = crate::cluster_alert::get() {
-            c.handler_put(&spec, None);
+            c.handler_put(&spec, None).await;
         }
         Ok(())
     }
@@ -345,7 +345,7 @@ impl AlertHost {
             return Err(failed(&format!("storing the handler: {e}")));
         }
         if let Some(c) = crate::cluster_alert::get() {
-            c.handler_put(&spec, Some(&old.id));
+            c.handler_put(&spec, Some(&old.id)).await;
         }
         Ok(())
     }
@@ -366,7 +366,7 @@ impl AlertHost {
         })?;
         self.inner.service.remove_handler(topic, id);
         if let Some(c) = crate::cluster_alert::get() {
-            c.handler_deleted(topic, id);
+            c.handler_deleted(topic, id).await;
         }
         Ok(())
     }

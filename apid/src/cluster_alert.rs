@@ -18,7 +18,7 @@ use kapacitor_alert::cluster::{Counters, DedupScheduler, Notice, NoticeKey, Subm
 use kapacitor_alert::{Event, HandlerSpec, TASK_MASTER};
 use kapacitor_config::Config;
 use kapacitor_ipc::{ClusterHandler, Hello, Message, Peer, PeerOptions, Role, handshake};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -38,6 +38,8 @@ const GOSSIPD_LIMIT: Duration = Duration::from_secs(5);
 /// How long a change made through this member's API outranks a replicated set that does not
 /// reflect it yet: a set gossipd computed before it took the change must not undo it.
 const LOCAL_CHANGE_GRACE: Duration = Duration::from_secs(10);
+/// How long an API change waits for gossipd to persist it before answering anyway.
+const ACK_WAIT: Duration = Duration::from_secs(2);
 
 static CLUSTER: OnceLock<ClusterAlert> = OnceLock::new();
 
@@ -68,6 +70,19 @@ pub struct ClusterAlert {
     /// Handlers changed through this member's API and not yet seen in a replicated set:
     /// (topic, id) → (spec JSON, or None for a delete; when the change was made).
     local: Mutex<HashMap<HandlerKey, LocalChange>>,
+}
+
+/// At apid's first replicated set: which of the named-topic handlers it loaded from its own
+/// store the cluster deleted (`.0`), and which gossipd has never heard of (`.1`).
+fn first_sync_split(
+    stored: Vec<HandlerKey>,
+    live: &HashSet<HandlerKey>,
+    deleted: &[(String, String)],
+) -> (Vec<HandlerKey>, Vec<HandlerKey>) {
+    let deleted: HashSet<&HandlerKey> = deleted.iter().collect();
+    let (gone, rest): (Vec<_>, Vec<_>) = stored.into_iter().partition(|k| deleted.contains(k));
+    let unknown = rest.into_iter().filter(|k| !live.contains(k)).collect();
+    (gone, unknown)
 }
 
 /// A replicated set as this member should apply it: a handler put or deleted through this
@@ -244,51 +259,61 @@ impl ClusterAlert {
         }
     }
 
-    /// A handler was defined or replaced through this member's API.
-    pub fn handler_put(&'static self, spec: &HandlerSpec, previous_id: Option<&str>) {
+    /// A handler was defined or replaced through this member's API. Returns once gossipd
+    /// has persisted the change, or after [`ACK_WAIT`] (the change stays queued and is sent
+    /// when gossipd is back).
+    pub async fn handler_put(&'static self, spec: &HandlerSpec, previous_id: Option<&str>) {
+        let mut msgs = self.record_put(spec);
+        if let Some(prev) = previous_id.filter(|p| *p != spec.id) {
+            msgs.extend(self.record_delete(&spec.topic, prev));
+        }
+        self.send_changes(msgs).await;
+    }
+
+    /// A handler was deleted through this member's API; returns as [`Self::handler_put`].
+    pub async fn handler_deleted(&'static self, topic: &str, id: &str) {
+        let msgs = self.record_delete(topic, id);
+        self.send_changes(msgs).await;
+    }
+
+    /// Notes a put made here (so an older replicated set does not undo it) and returns the
+    /// message that replicates it.
+    fn record_put(&self, spec: &HandlerSpec) -> Vec<Message> {
         let Ok(spec_json) = serde_json::to_string(spec) else {
-            return;
+            return Vec::new();
         };
         let key = (spec.topic.clone(), spec.id.clone());
         lock(&self.applied).insert(key.clone(), spec_json.clone());
-        let now = std::time::Instant::now();
-        lock(&self.local).insert(key, (Some(spec_json.clone()), now));
-        let mut msgs = vec![Message::ClusterHandlerPut {
+        lock(&self.local).insert(key, (Some(spec_json.clone()), std::time::Instant::now()));
+        vec![Message::ClusterHandlerPut {
             topic: spec.topic.clone(),
             id: spec.id.clone(),
             spec_json,
-        }];
-        if let Some(prev) = previous_id.filter(|p| *p != spec.id) {
-            lock(&self.applied).remove(&(spec.topic.clone(), prev.to_string()));
-            lock(&self.local).insert((spec.topic.clone(), prev.to_string()), (None, now));
-            msgs.push(Message::ClusterHandlerDelete {
-                topic: spec.topic.clone(),
-                id: prev.to_string(),
-            });
-        }
-        self.send_changes(msgs);
+        }]
     }
 
-    /// A handler was deleted through this member's API.
-    pub fn handler_deleted(&'static self, topic: &str, id: &str) {
-        lock(&self.applied).remove(&(topic.to_string(), id.to_string()));
-        lock(&self.local).insert(
-            (topic.to_string(), id.to_string()),
-            (None, std::time::Instant::now()),
-        );
-        self.send_changes(vec![Message::ClusterHandlerDelete {
+    fn record_delete(&self, topic: &str, id: &str) -> Vec<Message> {
+        let key = (topic.to_string(), id.to_string());
+        lock(&self.applied).remove(&key);
+        lock(&self.local).insert(key, (None, std::time::Instant::now()));
+        vec![Message::ClusterHandlerDelete {
             topic: topic.to_string(),
             id: id.to_string(),
-        }]);
+        }]
     }
 
-    fn send_changes(&'static self, msgs: Vec<Message>) {
+    async fn send_changes(&'static self, msgs: Vec<Message>) {
         lock(&self.outbox).extend(msgs);
         let Some(peer) = self.peer() else {
             warn!("gossip process unavailable: the handler change is replicated once it is back");
             return;
         };
-        tokio::spawn(async move { self.flush(&peer).await });
+        // Spawned, not awaited in place: a flush cut off by the wait would leave the change
+        // queued with nobody sending it.
+        let flush = tokio::spawn(async move { self.flush(&peer).await });
+        if tokio::time::timeout(ACK_WAIT, flush).await.is_err() {
+            warn!("gossip process slow to take a handler change; it stays queued");
+        }
     }
 
     /// Sends the queued handler changes in order; stops at the first that gossipd did not
@@ -316,16 +341,31 @@ impl ClusterAlert {
     }
 
     /// The replicated set from gossipd: apply what changed, remove what went.
-    async fn apply_handlers(&self, handlers: Vec<ClusterHandler>) {
+    async fn apply_handlers(&self, handlers: Vec<ClusterHandler>, deleted: Vec<(String, String)>) {
         let svc = self.host.service();
         if !self.synced.swap(true, Ordering::SeqCst) {
-            // The named-topic handlers apid loaded from its store count as replicated: the
-            // set gossipd keeps (with its tombstones) decides, so one deleted elsewhere
-            // while this member was down goes here too.
-            let mut applied = lock(&self.applied);
-            for h in svc.stats().handlers {
-                if !h.topic.starts_with(&format!("{TASK_MASTER}:")) {
-                    applied.entry((h.topic, h.id)).or_default();
+            let stored: Vec<HandlerKey> = svc
+                .stats()
+                .handlers
+                .into_iter()
+                .filter(|h| !h.topic.starts_with(&format!("{TASK_MASTER}:")))
+                .map(|h| (h.topic, h.id))
+                .collect();
+            let live: HashSet<HandlerKey> = handlers
+                .iter()
+                .map(|h| (h.topic.clone(), h.id.clone()))
+                .collect();
+            let (gone, unknown) = first_sync_split(stored, &live, &deleted);
+            // Deleted elsewhere (while this member was down): removed below as replicated
+            // handlers that left the set.
+            lock(&self.applied).extend(gone.into_iter().map(|k| (k, String::new())));
+            // Never heard of by gossipd: a change made here that did not reach it before
+            // apid or gossipd stopped. Replicated now rather than dropped.
+            for (topic, id) in unknown {
+                if let Some(spec) = svc.handler(&topic, &id) {
+                    info!(topic = %topic, handler = %id, "stored handler not replicated yet; sending it");
+                    let msgs = self.record_put(&spec);
+                    lock(&self.outbox).extend(msgs);
                 }
             }
         }
@@ -445,9 +485,9 @@ impl ClusterAlert {
                                 .request_timeout(Message::ClusterHandlersRequest, GOSSIPD_LIMIT)
                                 .await
                             {
-                                Ok(Message::ClusterHandlers { handlers, .. }) => {
-                                    self.apply_handlers(handlers).await
-                                }
+                                Ok(Message::ClusterHandlers {
+                                    handlers, deleted, ..
+                                }) => self.apply_handlers(handlers, deleted).await,
                                 other => {
                                     debug!(answer = ?other.map(|m| m.name()), "no handler set from gossipd");
                                     peer.close();
@@ -463,9 +503,9 @@ impl ClusterAlert {
                             }
                             while let Some(inc) = inbox.recv().await {
                                 match inc.msg {
-                                    Message::ClusterHandlers { handlers, .. } => {
-                                        self.apply_handlers(handlers).await
-                                    }
+                                    Message::ClusterHandlers {
+                                        handlers, deleted, ..
+                                    } => self.apply_handlers(handlers, deleted).await,
                                     Message::ClusterAlertForwarded { from, event_json } => {
                                         self.forwarded(&from, &event_json)
                                     }
@@ -604,6 +644,23 @@ mod tests {
         );
         // Nothing was reflected yet: every local change stays in force.
         assert_eq!(local.len(), 3);
+    }
+
+    #[test]
+    fn first_sync_removes_only_cluster_deletions_and_resends_unknown_handlers() {
+        let live = HashSet::from([key("both")]);
+        let deleted = vec![key("deleted")];
+        let (gone, unknown) = first_sync_split(
+            vec![key("both"), key("deleted"), key("mine")],
+            &live,
+            &deleted,
+        );
+        assert_eq!(gone, vec![key("deleted")]);
+        assert_eq!(
+            unknown,
+            vec![key("mine")],
+            "a handler gossipd never saw is kept"
+        );
     }
 
     #[test]

@@ -146,6 +146,15 @@ impl HandlerSet {
             .collect()
     }
 
+    /// The (topic, id) of every tombstone.
+    pub fn deleted(&self) -> Vec<(String, String)> {
+        self.entries
+            .values()
+            .filter(|e| e.spec_json.is_none())
+            .map(|e| (e.topic.clone(), e.id.clone()))
+            .collect()
+    }
+
     /// Forgets tombstones older than [`TOMBSTONE_TTL_MS`].
     pub fn expire_tombstones(&mut self, now_ms: u64) {
         self.entries.retain(|_, e| {
@@ -233,6 +242,7 @@ mod tests {
         y.merge([del]);
         assert_eq!(x.entries(), y.entries());
         assert!(x.live().is_empty(), "the delete is the last change");
+        assert_eq!(x.deleted(), vec![("cpu".to_string(), "h".to_string())]);
         assert!(b.delete("cpu", "h", "b", 4).is_none(), "already deleted");
     }
 

@@ -185,6 +185,7 @@ impl Replication {
         Message::ClusterHandlers {
             revision: st.handlers.revision(),
             handlers: st.handlers.live(),
+            deleted: st.handlers.deleted(),
         }
     }
 
@@ -264,7 +265,7 @@ impl Replication {
             e
         };
         self.announce_handlers();
-        push(handle, "alert.handlers", encode(&vec![entry]), None).await;
+        self.push_entry(handle, entry);
         Ok(self.handlers_message())
     }
 
@@ -285,8 +286,18 @@ impl Replication {
             });
         };
         self.announce_handlers();
-        push(handle, "alert.handlers", encode(&vec![entry]), None).await;
+        self.push_entry(handle, entry);
         Ok(self.handlers_message())
+    }
+
+    /// Sends a local change to every alive member in the background: apid's answer (and so
+    /// the API's) waits only for the change being persisted here, not for the slowest peer;
+    /// a push that fails is repaired by anti-entropy.
+    fn push_entry(&self, handle: &Handle, entry: Entry) {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            push(&handle, "alert.handlers", encode(&vec![entry]), None).await;
+        });
     }
 
     /// apid delivered events: keep the notices and send them straight to the other owners.

@@ -13,7 +13,7 @@ use kapacitor_models::Point;
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire protocol; checked in the [`Hello`] of every connection.
-pub const PROTO_VERSION: u32 = 1;
+pub const PROTO_VERSION: u32 = 2;
 
 /// The version string the daemon reports (`X-Kapacitor-Version`, `kapacitord version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -345,10 +345,13 @@ pub enum Message {
     ClusterHandlersRequest,
     /// gossipd → apid: the whole replicated handler set. Also sent unsolicited on the
     /// gossipd socket whenever the set changes (a peer's change, a full sync, a join);
-    /// `revision` grows with every change so apid can ignore stale copies.
+    /// `revision` grows with every change so apid can ignore stale copies. `deleted`: the
+    /// (topic, id) of the tombstones gossipd keeps, so apid removes a handler it stored only
+    /// when the cluster knows it was deleted (one gossipd never heard of is re-sent instead).
     ClusterHandlers {
         revision: u64,
         handlers: Vec<ClusterHandler>,
+        deleted: Vec<(String, String)>,
     },
     /// apid → gossipd: this member does not own the event's topic; send the event (alert
     /// `Event` JSON) to these owners (member ids). Answered with `Done`.
