@@ -37,8 +37,8 @@ enum Value {
     Reference(String),
     Lambda(Expr),
     List(Vec<Value>),
-    /// `time(10s)`, a query group-by dimension.
-    Time(i64),
+    /// `time(10s)` or `time(10s, 5s)`, a query group-by dimension: length and offset.
+    Time(i64, i64),
 }
 
 impl Value {
@@ -53,7 +53,7 @@ impl Value {
             Value::Star => VarType::Star,
             Value::Lambda(_) => VarType::Lambda,
             Value::List(_) => VarType::List,
-            Value::Node { .. } | Value::Reference(_) | Value::Time(_) => return None,
+            Value::Node { .. } | Value::Reference(_) | Value::Time(..) => return None,
         })
     }
 
@@ -61,7 +61,7 @@ impl Value {
         match self {
             Value::Node { .. } => "node",
             Value::Reference(_) => "reference",
-            Value::Time(_) => "time dimension",
+            Value::Time(..) => "time dimension",
             other => other.var_type().map_or("value", VarType::as_str),
         }
     }
@@ -138,7 +138,7 @@ fn to_var_value(v: &Value) -> Option<VarValue> {
                 .map(|i| Some(Var::new(i.var_type()?, to_var_value(i)?)))
                 .collect::<Option<Vec<_>>>()?,
         ),
-        Value::Node { .. } | Value::Reference(_) | Value::Time(_) => return None,
+        Value::Node { .. } | Value::Reference(_) | Value::Time(..) => return None,
     })
 }
 
@@ -388,23 +388,37 @@ impl<'a> Compiler<'a> {
                 Value::List(items.iter().map(|i| self.eval(i)).collect::<Result<_>>()?)
             }
             TreeKind::Func { name, args, .. } => {
-                // Outside a chain only global functions exist; `time(d)` is the only one.
-                if name == "time" && args.len() == 1 {
-                    match self.eval(&args[0])? {
-                        Value::Duration(d) => Value::Time(d),
-                        v => {
-                            return Err(Error::at(
-                                t.pos,
-                                format!("time() takes a duration, got {}", v.type_name()),
-                            ));
-                        }
-                    }
-                } else {
+                // Outside a chain only global functions exist; `time(length[, offset])` (a
+                // query's group-by time dimension) is the only one.
+                if name != "time" {
                     return Err(Error::at(
                         t.pos,
                         format!("no global function {name:?} defined"),
                     ));
                 }
+                if args.is_empty() || args.len() > 2 {
+                    // Kapacitor's groupByTime(length, offset...) message.
+                    return Err(Error::at(
+                        t.pos,
+                        format!("time() function expects 1 or 2 args, got {}", args.len()),
+                    ));
+                }
+                let mut durs = [0i64; 2];
+                for (i, a) in args.iter().enumerate() {
+                    match self.eval(a)? {
+                        Value::Duration(d) => durs[i] = d,
+                        v => {
+                            return Err(Error::at(
+                                t.pos,
+                                format!(
+                                    "time() takes durations (length, optional offset), got {}",
+                                    v.type_name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Value::Time(durs[0], durs[1])
             }
             TreeKind::Chain { op, lhs, rhs } => {
                 let target = self.eval(lhs)?;
@@ -863,7 +877,7 @@ fn describe_value(v: &Value, nodes: &[Node]) -> String {
         Value::Reference(r) => format!("reference \"{r}\""),
         Value::Lambda(_) => "lambda".into(),
         Value::List(_) => "list".into(),
-        Value::Time(_) => "time()".into(),
+        Value::Time(..) => "time()".into(),
     }
 }
 
@@ -885,12 +899,9 @@ fn convert_arg(
         ('l' | 'x', Value::Lambda(e)) => Arg::Lambda(e),
         ('r' | 'x', Value::Regex(r)) => Arg::Regex(r),
         ('t' | 'g' | 'x', Value::Star) => Arg::Star,
-        // `time(10s)` travels as a lambda calling `time`, the dimension the query node reads.
-        ('g', Value::Time(d)) => Arg::Lambda(Expr::Call {
-            name: "time".into(),
-            args: vec![Expr::Duration(d, pos)],
-            pos,
-        }),
+        // `time(10s)` travels as a lambda calling `time`, the dimension the query node reads;
+        // an offset, when given, is its second argument.
+        ('g', Value::Time(length, offset)) => Arg::Lambda(time_call(length, offset, pos)),
         ('n', Value::Node { id, .. }) => Arg::Node(id),
         ('x', Value::List(items)) => Arg::List(
             items
@@ -941,13 +952,23 @@ fn value_to_expr(v: &Value, pos: Pos) -> Option<Expr> {
                 .collect::<Option<_>>()?,
             pos,
         ),
-        Value::Time(d) => Expr::Call {
-            name: "time".into(),
-            args: vec![Expr::Duration(*d, pos)],
-            pos,
-        },
+        Value::Time(length, offset) => time_call(*length, *offset, pos),
         Value::Node { .. } => return None,
     })
+}
+
+/// The `time(length[, offset])` call a group-by time dimension becomes; the offset is left
+/// out when zero, so `time(10s)` keeps its one-argument form.
+fn time_call(length: i64, offset: i64, pos: Pos) -> Expr {
+    let mut args = vec![Expr::Duration(length, pos)];
+    if offset != 0 {
+        args.push(Expr::Duration(offset, pos));
+    }
+    Expr::Call {
+        name: "time".into(),
+        args,
+        pos,
+    }
 }
 
 fn zero_value(ty: VarType) -> Value {

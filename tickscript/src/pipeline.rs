@@ -30,7 +30,8 @@ pub struct Dbrp {
 ///
 /// Arguments are already checked against the catalog: an int given where a float is expected
 /// arrives as `Float`, and a query's `.groupBy(time(10s))` dimension arrives as
-/// `Lambda(Expr::Call { name: "time", args: [Expr::Duration(..)] })`.
+/// `Lambda(Expr::Call { name: "time", args: [Expr::Duration(..)] })` (`time(10s, 5s)`, with an
+/// offset, has a second `Expr::Duration`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Int(i64),

@@ -116,6 +116,52 @@ fn query_spec_carries_text_and_properties() {
 }
 
 #[test]
+fn group_by_time_takes_an_offset() {
+    let t = task(
+        "batch|query('SELECT mean(v) FROM db.rp.m').period(10s).every(10s).groupBy(time(2s, 1s), 'cpu')|httpOut('o')\n",
+    )
+    .expect("task builds");
+    let q = &t.queries()[0];
+    assert_eq!(
+        q.props.group_by,
+        vec![
+            Dimension::Time {
+                length: 2 * S,
+                offset: S
+            },
+            Dimension::Tag("cpu".into())
+        ]
+    );
+    let text = q.batch_query().expect("query compiles").build(T0 + 10 * S);
+    assert!(text.ends_with("GROUP BY time(2s, 1s), cpu"), "{text}");
+}
+
+#[test]
+fn malformed_time_dimensions_are_define_time_errors() {
+    let cases = [
+        (
+            "time(2s, 1s, 1s)",
+            "line 1 char 75: time() function expects 1 or 2 args, got 3",
+        ),
+        (
+            "time()",
+            "line 1 char 75: time() function expects 1 or 2 args, got 0",
+        ),
+        (
+            "time(2s, 'x')",
+            "line 1 char 75: time() takes durations (length, optional offset), got string",
+        ),
+    ];
+    for (dim, want) in cases {
+        let script = format!(
+            "batch|query('SELECT mean(v) FROM db.rp.m').period(10s).every(10s).groupBy({dim})\n"
+        );
+        let err = tickscript::compile(&script, &tickscript::Vars::new()).expect_err(dim);
+        assert_eq!(err.to_string(), want, "{dim}");
+    }
+}
+
+#[test]
 fn numeric_fill_and_star_group_by() {
     let t = task(
         "batch|query('SELECT max(v) FROM db.rp.m').every(10s).period(10s).groupBy(*).fill(0)\n",
