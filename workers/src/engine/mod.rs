@@ -619,7 +619,7 @@ impl Task {
                     g
                 }
             };
-            self.deliver(c, 0, Msg::Point(PointMsg { p: pt, group }));
+            self.deliver(c, 0, Msg::Point(PointMsg::new(pt, group)));
         }
     }
 
@@ -637,7 +637,7 @@ impl Task {
             by_name,
         });
         let group = self.groups.group(&b.name, &b.tags, &dims);
-        self.deliver(q, 0, Msg::Batch(BatchMsg { b, group }));
+        self.deliver(q, 0, Msg::Batch(BatchMsg::new(b, group)));
     }
 
     fn nil_dims(&mut self) -> std::sync::Arc<msg::Dims> {

@@ -131,11 +131,34 @@ impl GroupTable {
     }
 }
 
+/// Sorted names of a point's fields whose value is null (Go `nil`). Only `join.fill('null')`
+/// makes them and `models::FieldValue` has no null, so they travel beside the point; empty (no
+/// allocation) almost always. A name is never both a field and a null.
+pub type Nulls = Vec<String>;
+
+/// Adds `name` to `nulls`, keeping them sorted and unique.
+pub fn add_null(nulls: &mut Nulls, name: String) {
+    if let Err(i) = nulls.binary_search(&name) {
+        nulls.insert(i, name);
+    }
+}
+
 /// A point with its group.
 #[derive(Debug, Clone)]
 pub struct PointMsg {
     pub p: Point,
     pub group: Group,
+    pub nulls: Nulls,
+}
+
+impl PointMsg {
+    pub fn new(p: Point, group: Group) -> PointMsg {
+        PointMsg {
+            p,
+            group,
+            nulls: Nulls::new(),
+        }
+    }
 }
 
 /// A whole batch (begin, points, end in one value) with its group. `b.tags` are the group's tags.
@@ -143,6 +166,29 @@ pub struct PointMsg {
 pub struct BatchMsg {
     pub b: Batch,
     pub group: Group,
+    /// The null fields of each point: empty, or one entry per point of `b.points`. A node that
+    /// rebuilds the points keeps this in step or clears it; if the lengths still differ the
+    /// nulls are ignored ([`BatchMsg::point_nulls`]) rather than put on the wrong point.
+    pub nulls: Vec<Nulls>,
+}
+
+impl BatchMsg {
+    pub fn new(b: Batch, group: Group) -> BatchMsg {
+        BatchMsg {
+            b,
+            group,
+            nulls: Vec::new(),
+        }
+    }
+
+    /// The null fields of point `i`.
+    pub fn point_nulls(&self, i: usize) -> &[String] {
+        if self.nulls.len() == self.b.points.len() {
+            self.nulls.get(i).map_or(&[], Vec::as_slice)
+        } else {
+            &[]
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

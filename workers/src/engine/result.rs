@@ -3,8 +3,8 @@
 //! `serde_json::Value`s: httpOut re-renders a row on every point, so avoiding the JSON value
 //! tree matters; the writer follows Go's number, string and map-key rules byte for byte.
 
-use super::msg::BatchMsg;
-use kapacitor_models::{FieldValue, Point, Tags};
+use super::msg::{BatchMsg, PointMsg};
+use kapacitor_models::{FieldValue, Tags};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -23,15 +23,31 @@ pub struct Row {
 }
 
 impl Row {
-    /// A point as a row: `tags` = all point tags, columns = time + sorted fields.
-    pub fn from_point(p: &Point) -> Row {
-        let mut columns = Vec::with_capacity(p.fields.len() + 1);
+    /// A point as a row: `tags` = all point tags, columns = time + sorted fields, null fields
+    /// (`join.fill('null')`) among them with a `null` value.
+    pub fn from_point(pm: &PointMsg) -> Row {
+        let p = &pm.p;
+        let mut columns = Vec::with_capacity(p.fields.len() + pm.nulls.len() + 1);
         columns.push("time".to_string());
-        let mut vals = Vec::with_capacity(p.fields.len() + 1);
+        let mut vals = Vec::with_capacity(columns.capacity());
         vals.push(Cell::Time(p.time));
-        for (k, v) in &p.fields {
-            columns.push(k.clone());
-            vals.push(Cell::Value(v.clone()));
+        if pm.nulls.is_empty() {
+            for (k, v) in &p.fields {
+                columns.push(k.clone());
+                vals.push(Cell::Value(v.clone()));
+            }
+        } else {
+            let mut cells: Vec<(&String, Cell)> = p
+                .fields
+                .iter()
+                .map(|(k, v)| (k, Cell::Value(v.clone())))
+                .chain(pm.nulls.iter().map(|k| (k, Cell::Null)))
+                .collect();
+            cells.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, c) in cells {
+                columns.push(k.clone());
+                vals.push(c);
+            }
         }
         Row {
             name: p.name.clone(),
@@ -41,8 +57,9 @@ impl Row {
         }
     }
 
-    /// A batch as a row: `tags` = the batch (group) tags, columns = time + sorted(fields of
-    /// the first point ∪ its tags that are not group tags), one value row per point.
+    /// A batch as a row: `tags` = the batch (group) tags, columns = time + sorted(fields and
+    /// null fields of the first point ∪ its tags that are not group tags), one value row per
+    /// point; a point without a column's field or tag has `null` there.
     pub fn from_batch(b: &BatchMsg) -> Row {
         let mut row = Row {
             name: b.b.name.clone(),
@@ -54,22 +71,28 @@ impl Row {
             return row;
         };
         let mut cols: Vec<String> = first.fields.keys().cloned().collect();
+        cols.extend(b.point_nulls(0).iter().cloned());
         for t in first.tags.keys() {
             if !b.b.tags.contains_key(t) && !first.fields.contains_key(t) {
                 cols.push(t.clone());
             }
         }
         cols.sort();
+        cols.dedup();
         row.columns.push("time".into());
         row.values =
             b.b.points
                 .iter()
-                .map(|p| {
+                .enumerate()
+                .map(|(i, p)| {
+                    let nulls = b.point_nulls(i);
                     let mut v = Vec::with_capacity(cols.len() + 1);
                     v.push(Cell::Time(p.time));
                     for c in &cols {
                         v.push(if let Some(f) = p.fields.get(c) {
                             Cell::Value(f.clone())
+                        } else if nulls.contains(c) {
+                            Cell::Null
                         } else if let Some(t) = p.tags.get(c) {
                             Cell::Str(t.clone())
                         } else {
@@ -81,6 +104,28 @@ impl Row {
                 .collect();
         row.columns.extend(cols);
         row
+    }
+
+    /// The same row as a `models::Row` (alert event data), cell for cell.
+    pub fn to_models(&self) -> kapacitor_models::Row {
+        use kapacitor_models::time_fmt::rfc3339_nano;
+        use serde_json::Value;
+        let cell = |c: &Cell| match c {
+            Cell::Time(t) => Value::String(rfc3339_nano(*t)),
+            Cell::Value(v) => Value::from(v),
+            Cell::Str(s) => Value::String(s.clone()),
+            Cell::Null => Value::Null,
+        };
+        kapacitor_models::Row {
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            columns: self.columns.clone(),
+            values: self
+                .values
+                .iter()
+                .map(|r| r.iter().map(cell).collect())
+                .collect(),
+        }
     }
 
     pub fn write_json(&self, out: &mut String) {
@@ -247,6 +292,7 @@ pub fn write_str(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kapacitor_models::Point;
 
     fn f(x: f64) -> String {
         let mut s = String::new();
@@ -274,9 +320,22 @@ mod tests {
         };
         p.tags.insert("host".into(), "a<b".into());
         p.fields.insert("value".into(), FieldValue::Float(1.0));
+        let mut pm = PointMsg::new(p, nil_group());
         assert_eq!(
-            Row::from_point(&p).to_json(),
+            Row::from_point(&pm).to_json(),
             r#"{"name":"cpu","tags":{"host":"a\u003cb"},"columns":["time","value"],"values":[["1971-01-01T00:00:00Z",1]]}"#
         );
+        // Null fields are columns too, in key order, with a JSON null.
+        pm.nulls = vec!["a".into(), "z".into()];
+        assert_eq!(
+            Row::from_point(&pm).to_json(),
+            r#"{"name":"cpu","tags":{"host":"a\u003cb"},"columns":["time","a","value","z"],"values":[["1971-01-01T00:00:00Z",null,1,null]]}"#
+        );
+    }
+
+    fn nil_group() -> crate::engine::msg::Group {
+        let mut gt = crate::engine::msg::GroupTable::default();
+        let dims = gt.dims(Default::default());
+        gt.group("cpu", &Tags::new(), &dims)
     }
 }

@@ -553,7 +553,7 @@ impl NodeImpl for Alert {
                             l,
                             pm.p.time,
                             dur,
-                            Row::from_point(&pm.p),
+                            crate::engine::result::Row::from_point(&pm).to_models(),
                             prev,
                         ) {
                             Ok(message) => {
@@ -627,7 +627,7 @@ impl NodeImpl for Alert {
                         st.last_event_level = l;
                         let fields = bm.b.points[hi].fields.clone();
                         let tags = bm.b.tags.clone();
-                        let row = Row::from_batch(&bm.b);
+                        let row = crate::engine::result::Row::from_batch(&bm).to_models();
                         match self.event(
                             cx,
                             id.clone(),

@@ -4,7 +4,7 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::lambda::{Lambda, State, Value, to_field};
-use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, add_null};
 use crate::engine::props::NodeSpec;
 use crate::engine::result::{Row, result_json};
 use crate::engine::{EngineError, timeutil};
@@ -218,13 +218,23 @@ impl NodeImpl for Where {
                     .entry(bm.group.clone())
                     .or_insert_with(|| self.lambda.new_state());
                 let mut errs = Vec::new();
-                bm.b.points.retain(|p| match self.lambda.eval_bool(p, st) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        errs.push(e);
-                        false
-                    }
-                });
+                let keep: Vec<bool> =
+                    bm.b.points
+                        .iter()
+                        .map(|p| match self.lambda.eval_bool(p, st) {
+                            Ok(b) => b,
+                            Err(e) => {
+                                errs.push(e);
+                                false
+                            }
+                        })
+                        .collect();
+                let mut k = keep.iter();
+                bm.b.points.retain(|_| k.next().copied().unwrap_or(false));
+                if bm.nulls.len() == keep.len() {
+                    let mut k = keep.iter();
+                    bm.nulls.retain(|_| k.next().copied().unwrap_or(false));
+                }
                 for e in errs {
                     cx.error(format!("error while evaluating expression: {e}"));
                 }
@@ -294,8 +304,15 @@ impl Eval {
         })
     }
 
-    /// Evaluates the expressions on `p` (fields, tags, time); returns the new fields and tags.
-    fn eval(&self, states: &mut [State], p: &Point) -> Result<(Fields, Tags), String> {
+    /// Evaluates the expressions on `p` (fields, tags, time) whose null fields are `nulls`;
+    /// returns the new fields, tags and null fields (nulls stay only where fields are kept and
+    /// not assigned).
+    fn eval(
+        &self,
+        states: &mut [State],
+        p: &Point,
+        nulls: &[String],
+    ) -> Result<(Fields, Tags, Nulls), String> {
         // Later expressions see earlier results, as in Kapacitor's scope.
         let mut scope: Option<Point> = None;
         let mut vals: Vec<Value> = Vec::with_capacity(self.lambdas.len());
@@ -317,6 +334,7 @@ impl Eval {
             self.as_.iter().rposition(|a| a == name).map(|i| &vals[i])
         };
         let mut fields = Fields::new();
+        let mut out_nulls = Nulls::new();
         match &self.keep {
             Some(list) if !list.is_empty() => {
                 for f in list {
@@ -326,6 +344,8 @@ impl Eval {
                         }
                     } else if let Some(v) = p.fields.get(f) {
                         fields.insert(f.clone(), v.clone());
+                    } else if nulls.contains(f) {
+                        add_null(&mut out_nulls, f.clone());
                     } else {
                         return Err(format!("cannot keep field {f:?}, field does not exist"));
                     }
@@ -341,6 +361,7 @@ impl Eval {
                         fields.insert(a.clone(), fv);
                     }
                 }
+                out_nulls.extend(nulls.iter().filter(|n| !fields.contains_key(*n)).cloned());
             }
             None => {
                 for (i, a) in self.as_.iter().enumerate() {
@@ -376,7 +397,7 @@ impl Eval {
                 None => {}
             }
         }
-        Ok((fields, tags))
+        Ok((fields, tags, out_nulls))
     }
 
     fn states(&mut self, g: &Group) -> Vec<State> {
@@ -391,12 +412,13 @@ impl NodeImpl for Eval {
         match msg {
             Msg::Point(mut pm) => {
                 let mut st = self.states(&pm.group);
-                let r = self.eval(&mut st, &pm.p);
+                let r = self.eval(&mut st, &pm.p, &pm.nulls);
                 self.states.insert(pm.group.clone(), st);
                 match r {
-                    Ok((f, t)) => {
+                    Ok((f, t, n)) => {
                         pm.p.fields = f;
                         pm.p.tags = t;
+                        pm.nulls = n;
                         cx.emit(Msg::Point(pm));
                     }
                     Err(e) => cx.error(format!("error evaluating expression: {e}")),
@@ -406,15 +428,23 @@ impl NodeImpl for Eval {
                 let mut st = self.states(&bm.group);
                 let mut errs = Vec::new();
                 let pts = std::mem::take(&mut bm.b.points);
-                for mut p in pts {
-                    match self.eval(&mut st, &p) {
-                        Ok((f, t)) => {
+                let in_nulls = std::mem::take(&mut bm.nulls);
+                let in_step = in_nulls.len() == pts.len();
+                let mut out_nulls = Vec::new();
+                for (i, mut p) in pts.into_iter().enumerate() {
+                    let nulls = if in_step { in_nulls[i].as_slice() } else { &[] };
+                    match self.eval(&mut st, &p, nulls) {
+                        Ok((f, t, n)) => {
                             p.fields = f;
                             p.tags = t;
                             bm.b.points.push(p);
+                            out_nulls.push(n);
                         }
                         Err(e) => errs.push(e),
                     }
+                }
+                if out_nulls.iter().any(|n| !n.is_empty()) {
+                    bm.nulls = out_nulls;
                 }
                 self.states.insert(bm.group.clone(), st);
                 for e in errs {
@@ -463,7 +493,7 @@ impl GroupBy {
                 // Points of several input batches interleave; downstream nodes (flatten,
                 // combine, derivative) expect time order, as Kapacitor sorts here too.
                 b.points.sort_by_key(|p| p.time);
-                cx.emit(Msg::Batch(BatchMsg { b, group }));
+                cx.emit(Msg::Batch(BatchMsg::new(b, group)));
             }
         }
     }
@@ -566,10 +596,15 @@ impl Default {
         })
     }
 
-    fn apply(&mut self, p: &mut Point) {
+    /// A missing field and a null one (`join.fill('null')`) are both defaulted, as Kapacitor
+    /// tests `fields[name] == nil`.
+    fn apply(&mut self, p: &mut Point, nulls: &mut Nulls) {
         for (k, v) in &self.fields {
             if !p.fields.contains_key(k) {
                 p.fields.insert(k.clone(), v.clone());
+                if let Ok(i) = nulls.binary_search(k) {
+                    nulls.remove(i);
+                }
                 self.fields_defaulted += 1;
             }
         }
@@ -586,12 +621,15 @@ impl NodeImpl for Default {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(mut pm) => {
-                self.apply(&mut pm.p);
+                self.apply(&mut pm.p, &mut pm.nulls);
                 cx.emit(Msg::Point(pm));
             }
             Msg::Batch(mut bm) => {
-                for p in &mut bm.b.points {
-                    self.apply(p);
+                let in_step = bm.nulls.len() == bm.b.points.len();
+                let mut none = Nulls::new();
+                for (i, p) in bm.b.points.iter_mut().enumerate() {
+                    let nulls = if in_step { &mut bm.nulls[i] } else { &mut none };
+                    self.apply(p, nulls);
                 }
                 let mut changed = false;
                 for (k, v) in &self.tags {
@@ -641,9 +679,12 @@ impl Delete {
         })
     }
 
-    fn apply(&mut self, p: &mut Point) {
+    fn apply(&mut self, p: &mut Point, nulls: &mut Nulls) {
         for f in &self.fields {
             if p.fields.remove(f).is_some() {
+                self.fields_deleted += 1;
+            } else if let Ok(i) = nulls.binary_search(f) {
+                nulls.remove(i);
                 self.fields_deleted += 1;
             }
         }
@@ -659,12 +700,15 @@ impl NodeImpl for Delete {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(mut pm) => {
-                self.apply(&mut pm.p);
+                self.apply(&mut pm.p, &mut pm.nulls);
                 cx.emit(Msg::Point(pm));
             }
             Msg::Batch(mut bm) => {
-                for p in &mut bm.b.points {
-                    self.apply(p);
+                let in_step = bm.nulls.len() == bm.b.points.len();
+                let mut none = Nulls::new();
+                for (i, p) in bm.b.points.iter_mut().enumerate() {
+                    let nulls = if in_step { &mut bm.nulls[i] } else { &mut none };
+                    self.apply(p, nulls);
                 }
                 let mut changed = false;
                 for t in &self.tags {
@@ -837,6 +881,8 @@ impl NodeImpl for ChangeDetect {
             Msg::Batch(mut bm) => {
                 let g = bm.group.clone();
                 let pts = std::mem::take(&mut bm.b.points);
+                // The points are rebuilt: null fields do not follow them.
+                bm.nulls.clear();
                 bm.b.points = pts
                     .into_iter()
                     .filter(|p| self.changed(&g, p, cx))
@@ -943,6 +989,8 @@ impl NodeImpl for StateTracking {
                     *count = 0;
                 }
                 let pts = std::mem::take(&mut bm.b.points);
+                // The points are rebuilt: null fields do not follow them.
+                bm.nulls.clear();
                 for mut p in pts {
                     match self.track(&g, &mut p) {
                         Ok(()) => bm.b.points.push(p),
@@ -989,7 +1037,7 @@ impl Log {
 impl NodeImpl for Log {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         let body = match &msg {
-            Msg::Point(p) => Some(Row::from_point(&p.p).to_json()),
+            Msg::Point(p) => Some(Row::from_point(p).to_json()),
             Msg::Batch(b) => Some(Row::from_batch(b).to_json()),
             _ => None,
         };
@@ -1051,7 +1099,7 @@ impl HttpOut {
 impl NodeImpl for HttpOut {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match &msg {
-            Msg::Point(p) => self.set(&p.group, Row::from_point(&p.p)),
+            Msg::Point(p) => self.set(&p.group, Row::from_point(p)),
             Msg::Batch(b) => self.set(&b.group, Row::from_batch(b)),
             Msg::Delete { group } => {
                 if let Some(i) = self.index.remove(group) {
@@ -1185,20 +1233,5 @@ impl NodeImpl for Union {
 
     fn cardinality(&self) -> usize {
         self.sources.iter().map(|q| q.len()).sum()
-    }
-}
-
-/// Helper for nodes that build batches: a point message turned into a one-point batch view.
-#[allow(dead_code)]
-pub fn point_to_batch(pm: PointMsg) -> BatchMsg {
-    let tags = pm.group.tags().clone();
-    BatchMsg {
-        b: Batch {
-            name: pm.p.name.clone(),
-            tags,
-            time: pm.p.time,
-            points: vec![pm.p],
-        },
-        group: pm.group,
     }
 }

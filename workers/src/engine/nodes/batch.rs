@@ -66,14 +66,21 @@ pub struct Trickle;
 impl NodeImpl for Trickle {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
-            Msg::Batch(bm) => {
+            Msg::Batch(mut bm) => {
                 let group = bm.group;
                 let name = bm.b.name;
+                let mut nulls = std::mem::take(&mut bm.nulls).into_iter();
+                let in_step = nulls.len() == bm.b.points.len();
                 for mut p in bm.b.points {
                     if p.name != name {
                         p.name.clone_from(&name);
                     }
                     cx.emit(Msg::Point(PointMsg {
+                        nulls: if in_step {
+                            nulls.next().unwrap_or_default()
+                        } else {
+                            Default::default()
+                        },
                         p,
                         group: group.clone(),
                     }));

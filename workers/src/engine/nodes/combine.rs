@@ -128,6 +128,7 @@ impl Combine {
                     }
                 }
                 cx.emit(Msg::Point(PointMsg {
+                    nulls: Default::default(),
                     p: Point {
                         name: buf.name.clone(),
                         tags,
@@ -289,6 +290,7 @@ impl NodeImpl for Flatten {
                     let b = self.buffers.remove(&pm.group).expect("checked above");
                     let fields = self.flatten(&b.points, cx);
                     cx.emit(Msg::Point(PointMsg {
+                        nulls: Default::default(),
                         p: Point {
                             name: b.name,
                             tags: pm.group.tags().clone(),
@@ -342,6 +344,7 @@ impl NodeImpl for Flatten {
                     });
                 }
                 cx.emit(Msg::Batch(BatchMsg {
+                    nulls: Default::default(),
                     b: Batch {
                         name: bm.b.name,
                         tags,

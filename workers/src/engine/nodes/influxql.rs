@@ -622,6 +622,7 @@ impl InfluxQl {
                 let mut fields = Fields::new();
                 fields.insert(self.as_.clone(), v);
                 cx.emit(Msg::Point(PointMsg {
+                    nulls: Default::default(),
                     p: Point {
                         name: name.to_string(),
                         tags: tags.clone(),
@@ -639,6 +640,7 @@ impl InfluxQl {
                 }
                 fields.insert(self.as_.clone(), v);
                 cx.emit(Msg::Point(PointMsg {
+                    nulls: Default::default(),
                     p: Point {
                         name: name.to_string(),
                         tags: sel.tags.clone(),
@@ -676,6 +678,7 @@ impl InfluxQl {
                     })
                     .collect();
                 cx.emit(Msg::Batch(BatchMsg {
+                    nulls: Default::default(),
                     b: Batch {
                         name: name.to_string(),
                         tags: gtags.clone(),
@@ -705,6 +708,7 @@ impl InfluxQl {
                 let mut fields = Fields::new();
                 fields.insert(self.as_.clone(), out);
                 cx.emit(Msg::Point(PointMsg {
+                    nulls: Default::default(),
                     p: Point {
                         name: pm.p.name,
                         tags: pm.group.tags().clone(),
@@ -722,6 +726,8 @@ impl InfluxQl {
     fn transform_batch(&mut self, mut bm: BatchMsg, cx: &mut Cx) {
         let mut st = TransState::default();
         let pts = std::mem::take(&mut bm.b.points);
+        // The points are rebuilt: null fields do not follow them.
+        bm.nulls.clear();
         for p in pts {
             let Some(v) = p.fields.get(&self.field) else {
                 cx.error(format!(
@@ -886,6 +892,8 @@ impl NodeImpl for Derivative {
             Msg::Batch(mut bm) => {
                 let mut prev = None;
                 let pts = std::mem::take(&mut bm.b.points);
+                // The points are rebuilt: null fields do not follow them.
+                bm.nulls.clear();
                 for mut p in pts {
                     let (store, out) = self.step(prev, &p, cx);
                     if store.is_some() {

@@ -5,7 +5,7 @@
 //! groups that share those tags.
 
 use super::NodeImpl;
-use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, PointMsg};
+use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, PointMsg, add_null};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
 use kapacitor_models::{Batch, FieldValue, Fields, Point};
@@ -368,6 +368,7 @@ impl Join {
         match first {
             Msg::Point(fp) => {
                 let mut fields = Fields::new();
+                let mut nulls = Nulls::new();
                 for (i, v) in set.values.iter().enumerate() {
                     match v {
                         Some(Msg::Point(p)) => {
@@ -381,7 +382,12 @@ impl Join {
                         }
                         None => match &self.fill {
                             Fill::None => return,
-                            Fill::Null => {}
+                            // Kapacitor sets each field of the first point, prefixed, to nil.
+                            Fill::Null => {
+                                for k in fp.p.fields.keys() {
+                                    add_null(&mut nulls, self.key(i, k));
+                                }
+                            }
                             Fill::Number(n) => {
                                 for k in fp.p.fields.keys() {
                                     fields.insert(self.key(i, k), n.clone());
@@ -398,6 +404,7 @@ impl Join {
                         time: set.time,
                     },
                     group: fp.group.clone(),
+                    nulls,
                 }));
             }
             Msg::Batch(fb) => {
@@ -415,6 +422,7 @@ impl Join {
                 let mut empty_count = 0;
                 let mut field_names: Option<Vec<String>> = None;
                 let mut points = Vec::new();
+                let mut point_nulls = Vec::new();
                 'outer: while empty_count < n {
                     let mut chosen: Vec<Option<&Point>> = vec![None; n];
                     let mut set_time: Option<i64> = None;
@@ -460,6 +468,7 @@ impl Join {
                         continue;
                     }
                     let mut fields = Fields::new();
+                    let mut nulls = Nulls::new();
                     for (i, bp) in chosen.iter().enumerate() {
                         match bp {
                             Some(bp) => {
@@ -469,7 +478,11 @@ impl Join {
                             }
                             None => match &self.fill {
                                 Fill::None => continue 'outer,
-                                Fill::Null => {}
+                                Fill::Null => {
+                                    for k in field_names.iter().flatten() {
+                                        add_null(&mut nulls, self.key(i, k));
+                                    }
+                                }
                                 Fill::Number(v) => {
                                     for k in field_names.iter().flatten() {
                                         fields.insert(self.key(i, k), v.clone());
@@ -484,6 +497,10 @@ impl Join {
                         fields,
                         time: set_time.unwrap_or(set.time),
                     });
+                    point_nulls.push(nulls);
+                }
+                if point_nulls.iter().all(Vec::is_empty) {
+                    point_nulls.clear();
                 }
                 cx.emit(Msg::Batch(BatchMsg {
                     b: Batch {
@@ -493,6 +510,7 @@ impl Join {
                         points,
                     },
                     group: fb.group.clone(),
+                    nulls: point_nulls,
                 }));
             }
             _ => {}

@@ -181,6 +181,7 @@ impl NodeImpl for Stats {
             let mut fields = Fields::new();
             fields.insert("emitted".into(), FieldValue::Int(emitted));
             cx.emit(Msg::Point(PointMsg {
+                nulls: Default::default(),
                 p: Point {
                     name: "stats".into(),
                     tags: group.tags().clone(),
@@ -335,6 +336,7 @@ impl NodeImpl for Deadman {
             let mut fields = Fields::new();
             fields.insert("emitted".into(), FieldValue::Float(rate));
             let msg = Msg::Point(PointMsg {
+                nulls: Default::default(),
                 p: Point {
                     name: "stats".into(),
                     tags: group.tags().clone(),

@@ -7,7 +7,7 @@
 
 use super::NodeImpl;
 use crate::engine::Cx;
-use crate::engine::msg::{BatchMsg, GroupMap, Msg};
+use crate::engine::msg::{BatchMsg, GroupMap, Msg, Nulls};
 use crate::engine::props::NodeSpec;
 use crate::engine::{EngineError, timeutil};
 use kapacitor_models::{Batch, Point};
@@ -33,7 +33,8 @@ pub struct Window {
 
 struct GroupWindow {
     name: String,
-    buf: VecDeque<Point>,
+    /// Points with their null fields (almost always none).
+    buf: VecDeque<(Point, Nulls)>,
     next_emit: i64,
     /// Count windows: points seen and the count at which to emit next.
     count: usize,
@@ -114,6 +115,7 @@ impl NodeImpl for Window {
         };
         let group = pm.group;
         let p = pm.p;
+        let nulls = pm.nulls;
         let fill = self.fill_period;
         let w = self.groups.entry(group.clone()).or_insert_with(|| {
             let next_emit = match self.kind {
@@ -166,11 +168,11 @@ impl NodeImpl for Window {
                 align,
             } => {
                 if every == 0 {
-                    w.buf.push_back(p);
-                    let t = w.buf.back().map(|p| p.time).unwrap_or_default();
+                    w.buf.push_back((p, nulls));
+                    let t = w.buf.back().map(|p| p.0.time).unwrap_or_default();
                     if t >= w.next_emit {
                         let oldest = t - period;
-                        while w.buf.front().is_some_and(|p| p.time <= oldest) {
+                        while w.buf.front().is_some_and(|p| p.0.time <= oldest) {
                             w.buf.pop_front();
                         }
                         w.next_emit = t;
@@ -183,7 +185,7 @@ impl NodeImpl for Window {
                     if p.time >= w.next_emit {
                         let tmax = w.next_emit;
                         let oldest = tmax - period;
-                        while w.buf.front().is_some_and(|p| p.time < oldest) {
+                        while w.buf.front().is_some_and(|p| p.0.time < oldest) {
                             w.buf.pop_front();
                         }
                         let mut next = p.time + every;
@@ -195,33 +197,40 @@ impl NodeImpl for Window {
                         // them out instead of copying.
                         let keep_from = next - period;
                         let mut pts = Vec::with_capacity(w.buf.len());
-                        while w.buf.front().is_some_and(|p| p.time < keep_from) {
+                        while w.buf.front().is_some_and(|p| p.0.time < keep_from) {
                             pts.push(w.buf.pop_front().expect("front exists"));
                         }
                         pts.extend(w.buf.iter().cloned());
                         out = Some((tmax, pts));
                     }
-                    w.buf.push_back(p);
+                    w.buf.push_back((p, nulls));
                     out
                 }
             }
             Kind::Count { period, every } => {
-                w.buf.push_back(p);
+                w.buf.push_back((p, nulls));
                 if w.buf.len() > period {
                     w.buf.pop_front();
                 }
                 w.count += 1;
                 if w.count == w.next_count {
                     w.next_count += every;
-                    let pts: Vec<Point> = w.buf.iter().cloned().collect();
-                    let tmax = pts.last().map(|p| p.time).unwrap_or_default();
+                    let pts: Vec<(Point, Nulls)> = w.buf.iter().cloned().collect();
+                    let tmax = pts.last().map(|p| p.0.time).unwrap_or_default();
                     Some((tmax, pts))
                 } else {
                     None
                 }
             }
         };
-        if let Some((tmax, points)) = out {
+        if let Some((tmax, entries)) = out {
+            let entries: Vec<(Point, Nulls)> = entries;
+            let any_nulls = entries.iter().any(|e| !e.1.is_empty());
+            let (points, nulls): (Vec<Point>, Vec<Nulls>) = if any_nulls {
+                entries.into_iter().unzip()
+            } else {
+                (entries.into_iter().map(|e| e.0).collect(), Vec::new())
+            };
             cx.emit(Msg::Batch(BatchMsg {
                 b: Batch {
                     name: w.name.clone(),
@@ -230,6 +239,7 @@ impl NodeImpl for Window {
                     points,
                 },
                 group,
+                nulls,
             }));
         }
     }
