@@ -221,6 +221,14 @@ impl AlertService {
         self.inner.publish(ev);
     }
 
+    /// Records the state of an event another cluster member delivered, without handling it
+    /// here, so that every member's topic shows the same events and levels. A state older
+    /// than the one held (by event time) is ignored: notices can arrive out of order. Returns
+    /// whether it was applied.
+    pub fn record_state(&self, topic: &str, event_id: &str, state: EventState) -> bool {
+        self.inner.record_state(topic, event_id, state)
+    }
+
     /// Registers a new handler; the topic is created if needed.
     pub fn register_handler(&self, spec: HandlerSpec) -> Result<(), HandlerError> {
         let entry = self.inner.build(&spec)?;
@@ -461,6 +469,29 @@ impl Inner {
             tx,
             counters,
         })
+    }
+
+    fn record_state(&self, topic_id: &str, event_id: &str, state: EventState) -> bool {
+        if validate_topic_id(topic_id).is_err() {
+            return false;
+        }
+        {
+            let mut topics = self.lock();
+            let t = topics.entry(topic_id.to_string()).or_default();
+            if t.events
+                .get(event_id)
+                .is_some_and(|cur| cur.time > state.time || *cur == state)
+            {
+                return false;
+            }
+            t.events.insert(event_id.to_string(), state.clone());
+            t.collected += 1;
+        }
+        if self.persist_topics {
+            let saved = (state.level != Level::Ok).then_some(&state);
+            self.persist.save(topic_id, event_id, saved);
+        }
+        true
     }
 
     pub(crate) fn publish(&self, mut ev: Event) {

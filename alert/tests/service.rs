@@ -41,6 +41,32 @@ fn service_needs_a_runtime() {
 }
 
 #[tokio::test]
+async fn a_remote_state_is_recorded_without_handling_and_never_goes_back_in_time() {
+    let (svc, persist) = service(&config(""));
+    let state = |level, time| EventState {
+        message: "m".into(),
+        time,
+        level,
+        ..EventState::default()
+    };
+    assert!(svc.record_state("cpu", "h1", state(Level::Critical, 20)));
+    assert!(
+        !svc.record_state("cpu", "h1", state(Level::Critical, 20)),
+        "same state twice"
+    );
+    assert!(
+        !svc.record_state("cpu", "h1", state(Level::Ok, 10)),
+        "older state"
+    );
+    let t = svc.topic("cpu").unwrap();
+    assert_eq!((t.level, t.collected), (Level::Critical, 1));
+    assert_eq!(persist.snapshot()["cpu"]["h1"].level, Level::Critical);
+    assert!(svc.record_state("cpu", "h1", state(Level::Ok, 30)));
+    assert_eq!(svc.topic("cpu").unwrap().level, Level::Ok);
+    assert!(!svc.record_state("bad topic/", "h1", state(Level::Ok, 40)));
+}
+
+#[tokio::test]
 async fn topic_level_collected_previous_level_and_persistence() {
     let (svc, persist) = service(&config(""));
     svc.publish(event("cpu", Level::Critical));

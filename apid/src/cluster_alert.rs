@@ -14,8 +14,10 @@
 
 use crate::alert_host::AlertHost;
 use kapacitor_alert::cluster::scheduler::Origin;
-use kapacitor_alert::cluster::{Counters, DedupScheduler, Notice, NoticeKey, Submitted};
-use kapacitor_alert::{Event, HandlerSpec, TASK_MASTER};
+use kapacitor_alert::cluster::{
+    ClaimAnswer, Counters, DedupScheduler, Due, Notice, NoticeKey, Submitted,
+};
+use kapacitor_alert::{Event, EventState, HandlerSpec, TASK_MASTER};
 use kapacitor_config::Config;
 use kapacitor_ipc::{ClusterHandler, Hello, Message, Peer, PeerOptions, Role, handshake};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -430,14 +432,32 @@ impl ClusterAlert {
 
     fn notices(&self, notices_json: Vec<String>) {
         let ms = now_ms();
-        let mut s = lock(&self.sched);
-        let Some(s) = s.as_mut() else { return };
-        for j in notices_json {
-            match serde_json::from_str::<Notice>(&j) {
-                Ok(n) => {
-                    s.notice(n, ms);
+        let mut states = Vec::new();
+        {
+            let mut s = lock(&self.sched);
+            for j in notices_json {
+                match serde_json::from_str::<Notice>(&j) {
+                    Ok(mut n) => {
+                        if let Some(st) = n.state.take() {
+                            states.push((n.key.topic.clone(), n.key.event_id.clone(), st));
+                        }
+                        if let Some(s) = s.as_mut() {
+                            s.notice(n, ms);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "unreadable completion notice"),
                 }
-                Err(e) => warn!(error = %e, "unreadable completion notice"),
+            }
+        }
+        let svc = self.host.service();
+        for (topic, id, st) in states {
+            match EventState::from_persisted_json(&st) {
+                Ok(state) => {
+                    svc.record_state(&topic, &id, state);
+                }
+                Err(e) => {
+                    warn!(topic = %topic, event = %id, error = %e, "unreadable event state in a notice")
+                }
             }
         }
     }
@@ -502,6 +522,13 @@ impl ClusterAlert {
                                 tokio::spawn(async move { self.flush(&p).await });
                             }
                             while let Some(inc) = inbox.recv().await {
+                                if let Message::ClusterAlertClaim { claim_json, .. } = &inc.msg {
+                                    let reply = self.answer_claim(claim_json);
+                                    if let Err(e) = inc.reply(reply).await {
+                                        debug!(error = %e, "claim answer not sent");
+                                    }
+                                    continue;
+                                }
                                 match inc.msg {
                                     Message::ClusterHandlers {
                                         handlers, deleted, ..
@@ -564,38 +591,163 @@ impl ClusterAlert {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.wake.notified() => {}
             }
-            let ms = now_ms();
-            let mut done: HashMap<Vec<String>, Vec<String>> = HashMap::new();
-            let due = {
+            let mut direct = Vec::new();
+            let mut claims: HashMap<Vec<String>, Vec<Due<Event>>> = HashMap::new();
+            {
                 let mut s = lock(&self.sched);
                 let Some(s) = s.as_mut() else { continue };
-                let due = s.due(std::time::Instant::now());
-                let mut events = Vec::with_capacity(due.len());
-                for d in due {
-                    let notice = s.completed(d.key.clone(), ms);
-                    let peers = s.peers_to_notify(&d.key.topic);
-                    if !peers.is_empty() {
-                        let j = serde_json::to_string(&notice).unwrap_or_default();
-                        done.entry(peers).or_default().push(j);
+                for d in s.due(std::time::Instant::now()) {
+                    if d.earlier.is_empty() {
+                        direct.push(d);
+                    } else {
+                        claims.entry(d.earlier.clone()).or_default().push(d);
                     }
-                    events.push(d.item);
                 }
-                events
+            }
+            // Claims wait for answers from other members: off this loop, so the primary's
+            // own deliveries are not held up behind them.
+            for (owners, dues) in claims {
+                tokio::spawn(async move { self.claim(owners, dues).await });
+            }
+            let events = direct.into_iter().map(|d| (d.key, d.item)).collect();
+            self.deliver(events).await;
+        }
+    }
+
+    /// Publishes events this member is to deliver and sends their completion notices.
+    async fn deliver(&self, events: Vec<(NoticeKey, Event)>) {
+        if events.is_empty() {
+            return;
+        }
+        let ms = now_ms();
+        let mut done: HashMap<Vec<String>, Vec<String>> = HashMap::new();
+        {
+            let mut s = lock(&self.sched);
+            if let Some(s) = s.as_mut() {
+                // Every other member gets the notice, not only the other owners: it carries
+                // the event's state, so any member's topics answer for the cluster (and a
+                // member that becomes an owner later already knows the event is done).
+                let others: Vec<String> = s
+                    .members()
+                    .iter()
+                    .filter(|m| *m != s.me())
+                    .cloned()
+                    .collect();
+                for (key, ev) in &events {
+                    let mut notice = s.completed(key.clone(), ms);
+                    if others.is_empty() {
+                        continue;
+                    }
+                    notice.state = Some(ev.state().to_persisted_json());
+                    let j = serde_json::to_string(&notice).unwrap_or_default();
+                    done.entry(others.clone()).or_default().push(j);
+                }
+            }
+        }
+        for (_, ev) in events {
+            self.host.service().publish(ev);
+        }
+        if let Some(peer) = self.peer() {
+            for (peers, notices_json) in done {
+                let msg = Message::ClusterAlertDone {
+                    peers,
+                    notices_json,
+                };
+                if let Err(e) = peer.send(msg).await {
+                    warn!(error = %e, "cannot send completion notices");
+                }
+            }
+        }
+    }
+
+    /// Claims events whose wait ran out from the earlier `owners`, then delivers those no
+    /// earlier owner has (see `kapacitor_alert::cluster::scheduler`). Without an answer (no
+    /// gossipd, an owner down) the events are delivered: fail open.
+    async fn claim(&'static self, owners: Vec<String>, dues: Vec<Due<Event>>) {
+        let me = lock(&self.sched)
+            .as_ref()
+            .map(|s| s.me().to_string())
+            .unwrap_or_default();
+        let keys: Vec<&NoticeKey> = dues.iter().map(|d| &d.key).collect();
+        let claim_json = serde_json::json!({ "by": me, "keys": keys }).to_string();
+        let mut answers: HashMap<String, Vec<ClaimAnswer>> = HashMap::new();
+        if let Some(peer) = self.peer() {
+            let msg = Message::ClusterAlertClaim {
+                owners: owners.clone(),
+                claim_json,
             };
-            for ev in due {
-                self.host.service().publish(ev);
-            }
-            if let Some(peer) = self.peer() {
-                for (peers, notices_json) in done {
-                    let msg = Message::ClusterAlertDone {
-                        peers,
-                        notices_json,
-                    };
-                    if let Err(e) = peer.send(msg).await {
-                        warn!(error = %e, "cannot send completion notices");
+            match peer.request_timeout(msg, GOSSIPD_LIMIT).await {
+                Ok(Message::ClusterAlertClaimed { answers: got }) => {
+                    for a in got {
+                        let Some(j) = a.answers_json else { continue };
+                        match serde_json::from_str::<Vec<ClaimAnswer>>(&j) {
+                            Ok(v) if v.len() == dues.len() => {
+                                answers.insert(a.member, v);
+                            }
+                            Ok(_) => {
+                                warn!(member = %a.member, "claim answers do not match the keys")
+                            }
+                            Err(e) => {
+                                warn!(member = %a.member, error = %e, "unreadable claim answers")
+                            }
+                        }
                     }
                 }
+                Ok(other) => debug!(answer = other.name(), "unexpected claim answer"),
+                Err(e) => warn!(error = %e, "claim not answered by gossipd; delivering"),
             }
+        }
+        let now = std::time::Instant::now();
+        let deliver: Vec<(NoticeKey, Event)> = {
+            let mut s = lock(&self.sched);
+            let Some(s) = s.as_mut() else { return };
+            dues.into_iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    let per_owner: Vec<Option<ClaimAnswer>> = owners
+                        .iter()
+                        .map(|o| answers.get(o).map(|v| v[i]))
+                        .collect();
+                    let key = d.key.clone();
+                    s.resolve(d, &per_owner, now).map(|ev| (key, ev))
+                })
+                .collect()
+        };
+        // Events that wait another turn are back in the queue.
+        self.wake.notify_one();
+        self.deliver(deliver).await;
+    }
+
+    /// Another owner claims events from this member (answered through gossipd).
+    fn answer_claim(&self, claim_json: &str) -> Message {
+        #[derive(serde::Deserialize)]
+        struct Claim {
+            by: String,
+            keys: Vec<NoticeKey>,
+        }
+        let mut s = lock(&self.sched);
+        let (me, answers_json) = match (serde_json::from_str::<Claim>(claim_json), s.as_mut()) {
+            (Ok(c), Some(s)) => {
+                let ms = now_ms();
+                let answers: Vec<ClaimAnswer> = c
+                    .keys
+                    .iter()
+                    .map(|k| s.answer_claim(k, &c.by, ms))
+                    .collect();
+                (s.me().to_string(), serde_json::to_string(&answers).ok())
+            }
+            (Err(e), _) => {
+                warn!(error = %e, "unreadable claim");
+                (String::new(), None)
+            }
+            // Membership not known yet: no state to answer from.
+            (_, None) => (String::new(), None),
+        };
+        Message::ClusterAlertClaimed {
+            answers: vec![kapacitor_ipc::ClaimAnswers {
+                member: me,
+                answers_json,
+            }],
         }
     }
 }

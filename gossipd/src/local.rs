@@ -65,6 +65,7 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
     while let Some(inc) = inbox.recv().await {
         if !subscribed && matches!(inc.msg, Message::ClusterHandlersRequest) {
             subscribed = true;
+            repl.set_apid_link(Some(peer.clone()));
             tokio::spawn(push_loop(
                 peer.clone(),
                 repl.subscribe(),
@@ -121,6 +122,9 @@ async fn answer(inc: Incoming, handle: Handle, repl: Arc<Replication>) {
         Message::ClusterAlertForward { owners, event_json } => {
             repl.forward(&handle, owners, event_json.clone()).await;
             Some(Ok(Message::Done))
+        }
+        Message::ClusterAlertClaim { owners, claim_json } => {
+            Some(Ok(repl.claim(&handle, owners, claim_json.clone()).await))
         }
         Message::ClusterAlertDone {
             peers,

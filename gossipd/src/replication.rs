@@ -13,14 +13,16 @@
 //! stores, forwards and exchanges them, so it stays free of alert code.
 //!
 //! Peer services: `alert.handlers` (entries pushed), `alert.sync` (full exchange),
-//! `alert.forward` (an event for an owner), `alert.notices` (completion notices).
+//! `alert.forward` (an event for an owner), `alert.notices` (completion notices),
+//! `alert.claim` (a later owner claims events; relayed to this member's apid, which holds the
+//! dedup state, and its answer returned).
 
 use crate::handlers::{Entry, HandlerSet};
 use crate::member::Status;
 use crate::node::Handle;
 use crate::ops::OpError;
 use crate::rpc::{self, PeerFn, Request, Response};
-use kapacitor_ipc::Message;
+use kapacitor_ipc::{ClaimAnswers, Message, Peer};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -116,7 +118,13 @@ pub struct Replication {
     /// the owners under a burst, and a failed call is a lost alert).
     outgoing: Mutex<HashMap<Vec<String>, Vec<String>>>,
     sending: std::sync::atomic::AtomicBool,
+    /// apid's long-lived link, to relay claims from other members to it.
+    apid: Mutex<Option<Peer>>,
 }
+
+/// How long a claimant waits for an earlier owner's answer. An owner that is down refuses
+/// the connection at once; one cut off by a partition costs this much extra latency.
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Events per forward call at most.
 const FORWARD_BATCH: usize = 1000;
@@ -139,6 +147,7 @@ impl Replication {
             forwards: Mutex::new(Vec::new()),
             outgoing: Mutex::new(HashMap::new()),
             sending: std::sync::atomic::AtomicBool::new(false),
+            apid: Mutex::new(None),
         }))
     }
 
@@ -176,6 +185,77 @@ impl Replication {
                     "forwarded alert event dropped: apid is not keeping up"
                 );
             }
+        }
+    }
+
+    /// apid's long-lived link is up (`None`: it went).
+    pub fn set_apid_link(&self, peer: Option<Peer>) {
+        *self.apid.lock().unwrap_or_else(|e| e.into_inner()) = peer;
+    }
+
+    /// apid claims events from earlier owners: ask them all at once; an owner that is not
+    /// alive or does not answer in time gets `None`.
+    pub async fn claim(&self, handle: &Handle, owners: &[String], claim_json: String) -> Message {
+        let view = handle.view().await.ok();
+        let asks = owners.iter().map(|o| {
+            let addr = view.as_ref().and_then(|v| {
+                v.members
+                    .iter()
+                    .find(|m| m.id.to_string() == *o && m.status == Status::Alive)
+                    .map(|m| m.rpc_address.clone())
+            });
+            let req = Request::Peer {
+                service: "alert.claim".into(),
+                body: encode(&claim_json),
+            };
+            async move {
+                let answers_json = match addr {
+                    None => None,
+                    Some(addr) => match rpc::call(&addr, handle, &req, CLAIM_TIMEOUT).await {
+                        Ok(Response::Peer(body)) => decode::<String>(&body).ok(),
+                        Ok(other) => {
+                            debug!(peer = %o, answer = ?other, "claim refused");
+                            None
+                        }
+                        Err(e) => {
+                            debug!(peer = %o, error = %e, "claim not answered");
+                            None
+                        }
+                    },
+                };
+                ClaimAnswers {
+                    member: o.clone(),
+                    answers_json,
+                }
+            }
+        });
+        Message::ClusterAlertClaimed {
+            answers: futures::future::join_all(asks).await,
+        }
+    }
+
+    /// Another member's claim: this member's apid answers it.
+    async fn answer_claim(&self, claim_json: String) -> Result<Vec<u8>, String> {
+        let peer = self
+            .apid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|p| !p.is_closed())
+            .ok_or("apid is not connected")?;
+        let msg = Message::ClusterAlertClaim {
+            owners: Vec::new(),
+            claim_json,
+        };
+        match peer.request_timeout(msg, CLAIM_TIMEOUT).await {
+            Ok(Message::ClusterAlertClaimed { answers }) => answers
+                .into_iter()
+                .next()
+                .and_then(|a| a.answers_json)
+                .map(|j| encode(&j))
+                .ok_or_else(|| "apid gave no answer".to_string()),
+            Ok(other) => Err(format!("unexpected answer {} from apid", other.name())),
+            Err(e) => Err(format!("apid: {e}")),
         }
     }
 
@@ -363,7 +443,16 @@ impl Replication {
         let forward = self.clone();
         let forward_batch = self.clone();
         let notices = self.clone();
+        let claims = self.clone();
+        let claim: PeerFn = Arc::new(move |_, body| {
+            let claims = claims.clone();
+            Box::pin(async move {
+                let claim_json: String = decode(&body)?;
+                claims.answer_claim(claim_json).await
+            })
+        });
         vec![
+            ("alert.claim".to_string(), claim),
             service("alert.handlers", move |_, body| {
                 let entries: Vec<Entry> = decode(&body)?;
                 handlers.merge_handlers(entries);

@@ -375,6 +375,26 @@ pub enum Message {
     ClusterAlertNotices {
         notices_json: Vec<String>,
     },
+    /// A later owner claims events whose wait ran out (`claim_json`: `{"by": member id,
+    /// "keys": [notice key, ...]}`). apid → gossipd: ask these `owners` (the earlier ones)
+    /// concurrently; gossipd → apid (with `owners` empty): answer for this member. Answered
+    /// with `ClusterAlertClaimed`.
+    ClusterAlertClaim {
+        owners: Vec<String>,
+        claim_json: String,
+    },
+    /// The answers to a `ClusterAlertClaim`, one per owner asked: `answers_json` is the JSON
+    /// array of answers in the order of the keys, `None` when the owner did not answer.
+    ClusterAlertClaimed {
+        answers: Vec<ClaimAnswers>,
+    },
+}
+
+/// One owner's answers to a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimAnswers {
+    pub member: String,
+    pub answers_json: Option<String>,
 }
 
 /// One cluster-replicated topic handler.
@@ -495,6 +515,8 @@ impl Message {
             Message::ClusterHandlerDelete { .. } => "ClusterHandlerDelete",
             Message::ClusterHandlersRequest => "ClusterHandlersRequest",
             Message::ClusterHandlers { .. } => "ClusterHandlers",
+            Message::ClusterAlertClaim { .. } => "ClusterAlertClaim",
+            Message::ClusterAlertClaimed { .. } => "ClusterAlertClaimed",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

@@ -6,12 +6,11 @@
 #[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
 #[path = "support/cluster_alert_helpers.rs"]
-#[allow(dead_code)]
 mod cluster_alert_helpers;
 #[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
 
-use alerting_helpers::{Endpoint, TOPICS, enable_task};
+use alerting_helpers::{Endpoint, TOPICS, enable_task, topic_events};
 use cluster_helpers::{Member, ctl, wait_converged};
 use kapacitor_tests::{DaemonOpts, EVENTUALLY, eventually};
 use serde_json::{Value, json};
@@ -115,4 +114,16 @@ fn the_same_task_on_two_members_delivers_each_event_once() {
         dups.first()
     );
     assert_eq!(hits, EVENTS);
+    // Topic state is the cluster's: c runs no task and delivered nothing itself, yet lists
+    // every event, as a and b do.
+    for m in [&a, &b, &c] {
+        eventually(
+            EVENTUALLY,
+            "every event in the topic on every member",
+            || {
+                let ev = topic_events(&m.daemon, "cpu")?;
+                (ev.len() == EVENTS && ev.iter().all(|(_, l)| l == "CRITICAL")).then_some(())
+            },
+        );
+    }
 }

@@ -15,7 +15,7 @@ mod cluster_helpers;
 #[allow(dead_code)]
 mod ownership;
 
-use alerting_helpers::{TOPICS, enable_task};
+use alerting_helpers::{TOPICS, enable_task, topic_events};
 use cluster_helpers::{Listing, Member, ctl, try_listing};
 use kapacitor_tests::{DaemonOpts, EVENTUALLY, eventually, free_port};
 use nix::libc;
@@ -332,5 +332,19 @@ fn partitioned_owner_loses_nothing_and_handlers_converge_after_the_heal() {
         .filter(|i| got.get(&format!("e{i}")).is_some_and(|n| *n > 1))
         .collect();
     assert!(before.is_empty(), "duplicated before the split: {before:?}");
+    // Topic states converge: what each side delivered during the split reaches the other
+    // (the full exchange with a member that became alive again carries the notices).
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (0..100).map(|i| format!("e{i}")).collect();
+        v.sort();
+        v
+    };
+    for (i, m) in ms.iter().enumerate() {
+        eventually(EVENTUALLY, "the same topic events on every member", || {
+            let ev = net.within(i, || topic_events(&m.daemon, "cpu"))?;
+            let ids: Vec<String> = ev.into_iter().map(|(id, _)| id).collect();
+            (ids == want).then_some(())
+        });
+    }
     drop(ms);
 }

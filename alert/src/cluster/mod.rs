@@ -26,4 +26,4 @@ mod sim_tests;
 
 pub use notification_log::{Notice, NoticeKey, NotificationLog};
 pub use ownership::{hrw_score, owners};
-pub use scheduler::{Counters, DedupScheduler, Due, Submitted};
+pub use scheduler::{ClaimAnswer, Counters, DedupScheduler, Due, Submitted};

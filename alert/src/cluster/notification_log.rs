@@ -40,6 +40,10 @@ pub struct Notice {
     pub by: String,
     /// Wall clock when it was delivered, milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The event's state (`EventState::to_persisted_json`) as the delivering member recorded
+    /// it, so every member's topic shows the same events and levels. Not in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +156,7 @@ mod tests {
             },
             by: "a".into(),
             at_ms,
+            state: None,
         }
     }
 

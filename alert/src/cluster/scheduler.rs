@@ -7,6 +7,15 @@
 //! [`DedupScheduler::completed`] records this member's delivery as a [`Notice`] for the other
 //! owners. A [`Notice`] from another owner ([`DedupScheduler::notice`]) cancels the wait.
 //!
+//! A later owner whose wait ran out does not deliver blindly: it *claims* the event from the
+//! earlier owners first ([`Due::earlier`], answered by [`DedupScheduler::answer_claim`] on
+//! each of them, settled by [`DedupScheduler::resolve`]). An earlier owner that delivered it
+//! says [`ClaimAnswer::Done`], one that holds it says [`ClaimAnswer::Mine`] (the claimant
+//! waits another turn), one that never saw it records the claimant's delivery and says
+//! [`ClaimAnswer::Granted`] (the event arriving there later is dropped). So the wait only
+//! decides *when* to ask, and a completion notice that is slow under a burst no longer makes
+//! a duplicate; an owner that does not answer (dead, partitioned) counts as granted.
+//!
 //! When membership changes, waiting events move up to their new position (an earlier owner
 //! died: the next one delivers without waiting out the dead owner's turn), never down, and an
 //! event is never dropped because this member stopped owning the topic: a duplicate is
@@ -40,13 +49,36 @@ pub enum Origin {
     Forwarded,
 }
 
-/// An event whose wait is over: deliver it, then call [`DedupScheduler::completed`].
+/// An event whose wait is over. With no [`earlier`](Self::earlier) owners deliver it, then
+/// call [`DedupScheduler::completed`]; otherwise claim it from them first and hand their
+/// answers to [`DedupScheduler::resolve`].
 #[derive(Debug)]
 pub struct Due<T> {
     pub key: NoticeKey,
     pub item: T,
     pub position: usize,
+    /// The owners before this member (in this member's view) to claim the event from.
+    pub earlier: Vec<String>,
+    reparks: u8,
+    submitted: Instant,
 }
+
+/// An earlier owner's answer to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimAnswer {
+    /// It delivered the event, or granted it to another owner: do not deliver.
+    Done,
+    /// It holds the event and will deliver or claim it itself: wait another turn.
+    Mine,
+    /// It never saw the event and recorded that the claimant delivers it.
+    Granted,
+}
+
+/// How many times a claimant waits another turn behind an owner that says
+/// [`ClaimAnswer::Mine`] before delivering anyway (two members whose views of the membership
+/// disagree can each think the other is earlier; fail open rather than lose the event).
+pub const MAX_REPARKS: u8 = 3;
 
 /// Kapacitor Enterprise's `kapacitor_alert` counters plus what this member suppressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,6 +101,7 @@ struct Pending<T> {
     position: usize,
     seq: u64,
     due: Instant,
+    reparks: u8,
 }
 
 pub struct DedupScheduler<T> {
@@ -77,6 +110,9 @@ pub struct DedupScheduler<T> {
     delay: Duration,
     alive: Vec<String>,
     pending: HashMap<NoticeKey, Pending<T>>,
+    /// Events this member is claiming from earlier owners (handed out by `due`, not yet
+    /// resolved): to another claimant they count as held here.
+    claiming: HashMap<NoticeKey, usize>,
     queue: BTreeMap<(Instant, u64), NoticeKey>,
     seq: u64,
     log: NotificationLog,
@@ -92,6 +128,7 @@ impl<T> DedupScheduler<T> {
             redundancy,
             delay,
             pending: HashMap::new(),
+            claiming: HashMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
             log: NotificationLog::default(),
@@ -190,7 +227,7 @@ impl<T> DedupScheduler<T> {
             self.counters.suppressed += 1;
             return Submitted::AlreadyDelivered;
         }
-        if self.pending.contains_key(&key) {
+        if self.pending.contains_key(&key) || self.claiming.contains_key(&key) {
             return Submitted::Duplicate;
         }
         let owners = owners(&key.topic, &self.alive, self.redundancy);
@@ -215,6 +252,7 @@ impl<T> DedupScheduler<T> {
                 position,
                 seq: self.seq,
                 due,
+                reparks: 0,
             },
         );
         Submitted::Scheduled { position, due }
@@ -225,7 +263,8 @@ impl<T> DedupScheduler<T> {
         self.queue.keys().next().map(|(at, _)| *at)
     }
 
-    /// The events whose wait is over, in due order; counted as primary or secondary handles.
+    /// The events whose wait is over, in due order. Those with earlier owners are held as
+    /// being claimed until [`resolve`](Self::resolve)d; the others count as primary handles.
     pub fn due(&mut self, now: Instant) -> Vec<Due<T>> {
         let mut out = Vec::new();
         while let Some(entry) = self.queue.first_entry() {
@@ -233,20 +272,100 @@ impl<T> DedupScheduler<T> {
                 break;
             }
             let key = entry.remove();
-            if let Some(p) = self.pending.remove(&key) {
+            let Some(p) = self.pending.remove(&key) else {
+                continue;
+            };
+            let earlier = self.earlier_owners(&key.topic, p.position);
+            if earlier.is_empty() {
                 if p.position == 0 {
                     self.counters.primary_handle_count += 1;
                 } else {
                     self.counters.secondary_handle_count += 1;
                 }
-                out.push(Due {
-                    key,
-                    item: p.item,
-                    position: p.position,
-                });
+            } else {
+                self.claiming.insert(key.clone(), p.position);
             }
+            out.push(Due {
+                key,
+                item: p.item,
+                position: p.position,
+                earlier,
+                reparks: p.reparks,
+                submitted: p.submitted,
+            });
         }
         out
+    }
+
+    /// The owners of `topic` before `position` in this member's current view, alive ones only
+    /// (an owner that left the membership cannot answer).
+    fn earlier_owners(&self, topic: &str, position: usize) -> Vec<String> {
+        if position == 0 || !self.clustered() {
+            return Vec::new();
+        }
+        let mut o = owners(topic, &self.alive, self.redundancy);
+        o.truncate(position);
+        o.retain(|m| *m != self.me);
+        o
+    }
+
+    /// Another owner claims `key` (its wait ran out): see [`ClaimAnswer`].
+    pub fn answer_claim(&mut self, key: &NoticeKey, by: &str, now_ms: u64) -> ClaimAnswer {
+        if self.log.contains(key) {
+            return ClaimAnswer::Done;
+        }
+        if self.pending.contains_key(key) || self.claiming.contains_key(key) {
+            return ClaimAnswer::Mine;
+        }
+        self.log.insert(
+            Notice {
+                key: key.clone(),
+                by: by.to_string(),
+                at_ms: now_ms,
+                state: None,
+            },
+            now_ms,
+        );
+        ClaimAnswer::Granted
+    }
+
+    /// The answers to the claim of `due` (one per earlier owner; `None`: no answer). Returns
+    /// the event when this member is to deliver it now (then call
+    /// [`completed`](Self::completed)); `None` when an earlier owner has it, or when it waits
+    /// another turn behind one that holds it.
+    pub fn resolve(
+        &mut self,
+        due: Due<T>,
+        answers: &[Option<ClaimAnswer>],
+        now: Instant,
+    ) -> Option<T> {
+        self.claiming.remove(&due.key);
+        // A completion notice that arrived while the claim was out.
+        let done = self.log.get(&due.key).is_some_and(|n| n.by != self.me)
+            || answers.contains(&Some(ClaimAnswer::Done));
+        if done {
+            self.counters.suppressed += 1;
+            return None;
+        }
+        if answers.contains(&Some(ClaimAnswer::Mine)) && due.reparks < MAX_REPARKS {
+            self.seq += 1;
+            let at = now + self.delay;
+            self.queue.insert((at, self.seq), due.key.clone());
+            self.pending.insert(
+                due.key,
+                Pending {
+                    item: due.item,
+                    submitted: due.submitted,
+                    position: due.position,
+                    seq: self.seq,
+                    due: at,
+                    reparks: due.reparks + 1,
+                },
+            );
+            return None;
+        }
+        self.counters.secondary_handle_count += 1;
+        Some(due.item)
     }
 
     /// This member delivered `key`: the notice to send to [`peers_to_notify`]
@@ -256,6 +375,7 @@ impl<T> DedupScheduler<T> {
             key,
             by: self.me.clone(),
             at_ms: now_ms,
+            state: None,
         };
         self.log.insert(n.clone(), now_ms);
         n
@@ -263,7 +383,9 @@ impl<T> DedupScheduler<T> {
 
     /// A completion notice from another member (direct or from a full sync). Returns whether
     /// it was new here.
-    pub fn notice(&mut self, n: Notice, now_ms: u64) -> bool {
+    pub fn notice(&mut self, mut n: Notice, now_ms: u64) -> bool {
+        // The log records who delivered what; the state is the caller's to apply.
+        n.state = None;
         if let Some(mine) = self.log.get(&n.key) {
             if mine.by == self.me && n.by != self.me {
                 self.counters.notification_dropped += 1;
@@ -278,6 +400,7 @@ impl<T> DedupScheduler<T> {
             self.queue.remove(&(p.due, p.seq));
             self.counters.suppressed += 1;
         }
+        // Being claimed: `resolve` sees the notice in the log.
         true
     }
 
@@ -378,19 +501,25 @@ mod tests {
             key: key("e1"),
             by: order[0].clone(),
             at_ms: 1,
+            state: None,
         };
         assert!(second.notice(done.clone(), 1));
         assert!(!second.notice(done, 1));
-        let due = second.due(t0 + d);
+        let mut due = second.due(t0 + d);
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].item, due[0].position), (2, 1));
-        second.completed(due[0].key.clone(), 2);
+        let due = due.pop().unwrap();
+        let k2 = due.key.clone();
+        // The primary does not answer the claim: delivered here.
+        assert_eq!(second.resolve(due, &[None], t0 + d), Some(2));
+        second.completed(k2, 2);
         // The primary finished e2 too, but too late.
         second.notice(
             Notice {
                 key: key("e2"),
                 by: order[0].clone(),
                 at_ms: 3,
+                state: None,
             },
             3,
         );

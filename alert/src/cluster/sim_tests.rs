@@ -6,15 +6,36 @@
 use super::*;
 use crate::Level;
 use crate::cluster::scheduler::Origin;
+use crate::cluster::scheduler::{self, ClaimAnswer};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 const LATENCY: Duration = Duration::from_millis(3);
 const STEP: Duration = Duration::from_millis(1);
+/// How long a claimant waits for an earlier owner's answer (the RPC timeout).
+const CLAIM_TIMEOUT: Duration = Duration::from_millis(100);
 
 enum Msg {
     Forward(NoticeKey),
     Done(Notice),
+    Claim {
+        id: u64,
+        from: String,
+        key: NoticeKey,
+    },
+    Answer {
+        id: u64,
+        from: String,
+        answer: ClaimAnswer,
+    },
+}
+
+/// A claim in flight: who claims, the event, the earlier owners' answers so far.
+struct Claim {
+    member: String,
+    due: Due<Duration>,
+    answers: HashMap<String, ClaimAnswer>,
+    deadline: Duration,
 }
 
 struct Sim {
@@ -27,6 +48,8 @@ struct Sim {
     cut: HashSet<(String, String)>,
     net: BTreeMap<(Duration, u64), (String, Msg)>,
     seq: u64,
+    latency: Duration,
+    claims: HashMap<u64, Claim>,
     /// (event id, delivering member, delay after the event's time)
     deliveries: Vec<(String, String, Duration)>,
 }
@@ -51,6 +74,8 @@ impl Sim {
             cut: HashSet::new(),
             net: BTreeMap::new(),
             seq: 0,
+            latency: LATENCY,
+            claims: HashMap::new(),
             deliveries: Vec::new(),
         }
     }
@@ -65,7 +90,7 @@ impl Sim {
         }
         self.seq += 1;
         self.net
-            .insert((self.now + LATENCY, self.seq), (to.to_string(), msg));
+            .insert((self.now + self.latency, self.seq), (to.to_string(), msg));
     }
 
     fn key(id: usize) -> NoticeKey {
@@ -119,10 +144,59 @@ impl Sim {
                     let ms = self.now_ms();
                     self.nodes.get_mut(&to).unwrap().notice(n, ms);
                 }
+                Msg::Claim { id, from, key } => {
+                    let ms = self.now_ms();
+                    let answer = self
+                        .nodes
+                        .get_mut(&to)
+                        .unwrap()
+                        .answer_claim(&key, &from, ms);
+                    self.send(
+                        &to,
+                        &from,
+                        Msg::Answer {
+                            id,
+                            from: to.clone(),
+                            answer,
+                        },
+                    );
+                }
+                Msg::Answer { id, from, answer } => {
+                    if let Some(c) = self.claims.get_mut(&id) {
+                        c.answers.insert(from, answer);
+                    }
+                }
             }
         }
         let now = self.t0 + self.now;
         let ms = self.now_ms();
+        // Claims with every answer in, or out of time.
+        let settled: Vec<u64> = self
+            .claims
+            .iter()
+            .filter(|(_, c)| c.answers.len() == c.due.earlier.len() || self.now >= c.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut delivered = Vec::new();
+        for id in settled {
+            let c = self.claims.remove(&id).unwrap();
+            if self.dead.contains(&c.member) {
+                continue;
+            }
+            let answers: Vec<Option<ClaimAnswer>> = c
+                .due
+                .earlier
+                .iter()
+                .map(|o| c.answers.get(o).copied())
+                .collect();
+            let key = c.due.key.clone();
+            let node = self.nodes.get_mut(&c.member).unwrap();
+            if let Some(emitted) = node.resolve(c.due, &answers, now) {
+                let notice = node.completed(key.clone(), ms);
+                let peers = node.peers_to_notify(&key.topic);
+                delivered.push((c.member, key.event_id, emitted, notice, peers));
+            }
+        }
         let alive: Vec<String> = self
             .members
             .iter()
@@ -131,21 +205,52 @@ impl Sim {
             .collect();
         for m in alive {
             let node = self.nodes.get_mut(&m).unwrap();
-            let mut out = Vec::new();
+            let mut claims = Vec::new();
             for due in node.due(now) {
+                if !due.earlier.is_empty() {
+                    claims.push(due);
+                    continue;
+                }
                 let notice = node.completed(due.key.clone(), ms);
-                out.push((
+                delivered.push((
+                    m.clone(),
                     due.key.event_id.clone(),
                     due.item,
                     notice,
                     node.peers_to_notify(&due.key.topic),
                 ));
             }
-            for (id, emitted, notice, peers) in out {
-                self.deliveries.push((id, m.clone(), self.now - emitted));
-                for p in peers {
-                    self.send(&m, &p, Msg::Done(notice.clone()));
+            for due in claims {
+                self.seq += 1;
+                let id = self.seq;
+                for o in due.earlier.clone() {
+                    let key = due.key.clone();
+                    self.send(
+                        &m,
+                        &o,
+                        Msg::Claim {
+                            id,
+                            from: m.clone(),
+                            key,
+                        },
+                    );
                 }
+                let deadline = self.now + CLAIM_TIMEOUT;
+                self.claims.insert(
+                    id,
+                    Claim {
+                        member: m.clone(),
+                        due,
+                        answers: HashMap::new(),
+                        deadline,
+                    },
+                );
+            }
+        }
+        for (m, id, emitted, notice, peers) in delivered {
+            self.deliveries.push((id, m.clone(), self.now - emitted));
+            for p in peers {
+                self.send(&m, &p, Msg::Done(notice.clone()));
             }
         }
     }
@@ -252,7 +357,11 @@ fn killing_the_primary_loses_nothing_and_duplicates_only_in_flight_events() {
     // Only events whose completion notice was in flight at the kill can be delivered twice.
     assert!(dups <= 2, "{dups} duplicates");
     let worst = sim.deliveries.iter().map(|d| d.2).max().unwrap();
-    assert!(worst <= delay + LATENCY * 2, "worst latency {worst:?}");
+    // The wait, then a claim to the dead owner that goes unanswered.
+    assert!(
+        worst <= delay + CLAIM_TIMEOUT + LATENCY * 2,
+        "worst latency {worst:?}"
+    );
 }
 
 #[test]
@@ -290,4 +399,75 @@ fn a_partition_of_the_owners_loses_nothing_and_logs_converge_after_healing() {
     assert_eq!(keys(&a), keys(&b));
     // Events of the partitioned pair's topic were delivered on both sides, at most twice.
     assert!(per.values().all(|n| *n <= 2));
+}
+
+#[test]
+fn notices_slower_than_the_wait_make_no_duplicates() {
+    // A burst: the network is slower than delay-per-member, so every later owner's wait runs
+    // out before the primary's notice arrives; the claim settles it.
+    let mut sim = Sim::new(3, 2, Duration::from_millis(50));
+    sim.latency = Duration::from_millis(80);
+    for id in 0..500 {
+        sim.emit("m0", id);
+        sim.emit("m1", id);
+        sim.emit("m2", id);
+    }
+    sim.run_for(Duration::from_secs(3));
+    let per = sim.per_event();
+    assert_eq!(per.len(), 500, "lost events");
+    let dups = per.values().filter(|n| **n > 1).count();
+    assert_eq!(dups, 0, "duplicates");
+    for n in sim.nodes.values() {
+        assert_eq!(n.pending(), 0);
+    }
+}
+
+#[test]
+fn a_claim_is_granted_by_an_owner_that_never_saw_the_event() {
+    let d = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let m = ["a".to_string(), "b".to_string(), "c".to_string()];
+    let o = owners("cpu", &m, 2);
+    let mut first: DedupScheduler<u32> = DedupScheduler::new(o[0].clone(), 2, d);
+    let mut second: DedupScheduler<u32> = DedupScheduler::new(o[1].clone(), 2, d);
+    first.set_members(m.clone());
+    second.set_members(m.clone());
+    let k = Sim::key(0);
+    let k = NoticeKey {
+        topic: "cpu".into(),
+        ..k
+    };
+    second.submit(k.clone(), 1, Origin::Local, t0);
+    let due = second.due(t0 + d).pop().unwrap();
+    assert_eq!(due.earlier, vec![o[0].clone()]);
+    // The first owner never saw it: granted, and the event arriving later is dropped there.
+    let a = first.answer_claim(&k, &o[1], 1);
+    assert_eq!(a, ClaimAnswer::Granted);
+    assert_eq!(
+        first.submit(k.clone(), 1, Origin::Forwarded, t0 + d),
+        Submitted::AlreadyDelivered
+    );
+    assert_eq!(second.resolve(due, &[Some(a)], t0 + d), Some(1));
+    assert_eq!(second.counters().secondary_handle_count, 1);
+    // An owner holding the event says so; the claimant waits another turn, then delivers
+    // anyway after MAX_REPARKS turns (views that disagree must not lose it).
+    let k2 = NoticeKey {
+        event_id: "e2".into(),
+        ..k.clone()
+    };
+    first.submit(k2.clone(), 2, Origin::Local, t0 + d * 10);
+    second.submit(k2.clone(), 2, Origin::Local, t0);
+    let mut now = t0 + d;
+    let mut turns = 0;
+    loop {
+        let due = second.due(now).pop().unwrap();
+        let a = first.answer_claim(&k2, &o[1], 2);
+        assert_eq!(a, ClaimAnswer::Mine);
+        if second.resolve(due, &[Some(a)], now).is_some() {
+            break;
+        }
+        turns += 1;
+        now += d;
+    }
+    assert_eq!(turns, scheduler::MAX_REPARKS);
 }

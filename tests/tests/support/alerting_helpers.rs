@@ -174,3 +174,25 @@ pub fn enable_task(d: &Daemon, id: &str, script: &str, db: &str) {
         (v["executing"] == Value::Bool(true)).then_some(())
     });
 }
+
+/// The ids of a topic's events with their levels, sorted (`None` while the topic is unknown
+/// or the member does not answer).
+pub fn topic_events(d: &Daemon, topic: &str) -> Option<Vec<(String, String)>> {
+    let r = d.try_get(&format!("{TOPICS}/{topic}/events"))?;
+    if r.status != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&r.body).ok()?;
+    let mut out: Vec<(String, String)> = v["events"]
+        .as_array()?
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or_default().to_string(),
+                e["state"]["level"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
