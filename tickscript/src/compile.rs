@@ -73,7 +73,7 @@ pub(crate) fn compile(program: &Program, vars: &Vars) -> Result<Pipeline> {
     for stmt in &program.stmts {
         c.statement(stmt)?;
     }
-    c.validate()?;
+    c.validate(task_type)?;
     Ok(Pipeline {
         task_type,
         nodes: c.nodes,
@@ -772,7 +772,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// Checks Kapacitor enforces once the whole pipeline is built (`validate()` of the nodes).
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, task_type: TaskType) -> Result<()> {
         for node in &self.nodes {
             let name = self.node_name(node.id);
             let last = |prop: &str| node.props.iter().rev().find(|p| p.name == prop);
@@ -840,6 +840,7 @@ impl<'a> Compiler<'a> {
                 }
                 _ => {}
             }
+            crate::rules::check_node(node, &name, task_type)?;
         }
         Ok(())
     }

@@ -25,6 +25,7 @@ mod format;
 mod lexer;
 mod parser;
 pub mod pipeline;
+mod rules;
 mod vars;
 
 pub use dot::{DotStats, NodeDotStats};

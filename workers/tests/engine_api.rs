@@ -99,7 +99,20 @@ fn from_filters_database_and_retention_policy() {
 
 #[test]
 fn invalid_properties_fail_task_start_without_panicking() {
-    let e = task("stream|from()|window().period(10s).periodCount(5)|httpOut('x')");
+    // The checker refuses both window kinds at define time; a pipeline built some other way
+    // still fails at start, not with a panic.
+    let mut p = tickscript::compile(
+        "stream|from()|window().period(10s)|httpOut('x')",
+        &tickscript::Vars::new(),
+    )
+    .unwrap();
+    p.nodes[2].props.push(tickscript::pipeline::Property {
+        name: "periodCount".into(),
+        args: vec![tickscript::pipeline::Arg::Int(5)],
+        props: Vec::new(),
+        pos: Default::default(),
+    });
+    let e = Task::new("t", &p, TaskContext::default());
     assert!(
         matches!(e, Err(EngineError::InvalidNode { .. })),
         "{:?}",
