@@ -100,6 +100,7 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         hostname: cfg.hostname.clone(),
         data_dir: cfg.data_dir.clone(),
         influxdb: influxdb.clone(),
+        http_post_endpoints: crate::engine::HttpPostEndpoint::from_config(&cfg.httppost),
         runtime: Some(tokio::runtime::Handle::current()),
     };
     let engine = match Engine::start(spec.clone(), ctx, factory) {

@@ -17,6 +17,8 @@ pub struct WorkerContext {
     pub data_dir: std::path::PathBuf,
     /// The enabled `[[influxdb]]` clusters, for batch queries and influxDBOut.
     pub influxdb: kapacitor_influxdb::Clusters,
+    /// The `[[httppost]]` endpoints, for httpPost nodes' `.endpoint(name)`.
+    pub http_post_endpoints: Vec<crate::engine::HttpPostEndpoint>,
     /// The process's tokio runtime: influxDBOut writers run on it while the runner lives on
     /// the engine thread. `None` in tests without one (then the current runtime, if any).
     pub runtime: Option<tokio::runtime::Handle>,

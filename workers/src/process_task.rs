@@ -1,7 +1,7 @@
 //! The pipeline engine behind the [`TaskRunner`] seam: compiles the task's script with its
 //! vars, builds the engine's `Task`, and drives it.
 
-use crate::engine::{Task, TaskContext, TaskStats};
+use crate::engine::{HttpPostContext, Task, TaskContext, TaskStats};
 use crate::process_influxdb_out::OutWriters;
 use crate::process_runner::{TaskRunner, WorkerContext};
 use kapacitor_ipc::TaskSpec;
@@ -35,6 +35,10 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
         TaskContext {
             task_id: spec.id.clone(),
             hostname: ctx.hostname.clone(),
+            http_post: HttpPostContext {
+                endpoints: ctx.http_post_endpoints.clone(),
+                poster: None,
+            },
             ..TaskContext::default()
         },
     )

@@ -14,6 +14,7 @@ fn task(script: &str) -> Task {
         hostname: "kap-1".into(),
         cluster_id: "c-1".into(),
         server_id: "s-1".into(),
+        ..TaskContext::default()
     };
     Task::new("cpu_alert", &p, ctx).expect("task builds")
 }

@@ -18,6 +18,7 @@
 //! `errors` and logged; the task goes on. A panic inside a node is caught at the
 //! `push_point`/`tick` boundary and counted as an error of the node that panicked.
 
+mod http_post;
 mod influxdb_out;
 mod lambda;
 mod msg;
@@ -27,6 +28,9 @@ mod query;
 mod result;
 mod timeutil;
 
+pub use http_post::{
+    HttpPostContext, HttpPostEndpoint, HttpPoster, PostOutcome, PostRequest, ReqwestPoster,
+};
 pub use influxdb_out::{InfluxDbOutSpec, OutWrite};
 pub use nodes::AlertEvent;
 pub use query::QueryNodeSpec;
@@ -49,6 +53,8 @@ pub struct TaskContext {
     pub hostname: String,
     pub cluster_id: String,
     pub server_id: String,
+    /// For httpPost nodes: the `[[httppost]]` endpoints and the HTTP client.
+    pub http_post: HttpPostContext,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,6 +4,7 @@ mod alert;
 mod basic;
 mod batch;
 mod combine;
+mod http_post;
 mod influxdb_out;
 mod influxql;
 mod join;
@@ -96,6 +97,7 @@ pub fn build(
         "log" => Box::new(basic::Log::new(&spec)?),
         "noOp" | "noop" => Box::new(basic::NoOp),
         "httpOut" => Box::new(basic::HttpOut::new(&spec)?),
+        "httpPost" => Box::new(http_post::HttpPost::new(&spec, &ctx.http_post)?),
         "union" => Box::new(basic::Union::new(&spec)?),
         "window" => Box::new(window::Window::new(&spec)?),
         "alert" => Box::new(alert::Alert::new(&spec, ctx)?),
