@@ -40,6 +40,12 @@ const GOSSIPD_LIMIT: Duration = Duration::from_secs(5);
 /// How long a change made through this member's API outranks a replicated set that does not
 /// reflect it yet: a set gossipd computed before it took the change must not undo it.
 const LOCAL_CHANGE_GRACE: Duration = Duration::from_secs(10);
+/// How long events on named topics are held at apid's start while the membership is not
+/// known yet (gossipd not linked, or persisted peers not heard from): delivering them as a
+/// cluster of one would duplicate what the other members deliver. After this, fail open.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+/// Events held while settling, at most (beyond: delivered here at once).
+const HOLD_MAX: usize = 100_000;
 /// How long an API change waits for gossipd to persist it before answering anyway.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 
@@ -69,6 +75,12 @@ pub struct ClusterAlert {
     outbox: Mutex<VecDeque<Message>>,
     /// One flush at a time, so changes reach gossipd in the order they were made.
     flushing: tokio::sync::Mutex<()>,
+    /// When apid started, for the settle window.
+    started: std::time::Instant,
+    /// Whether the membership is known (every persisted peer heard from), or the settle
+    /// window is over; until then events on named topics are held.
+    settled: AtomicBool,
+    held: Mutex<Vec<Event>>,
     /// Handlers changed through this member's API and not yet seen in a replicated set:
     /// (topic, id) → (spec JSON, or None for a delete; when the change was made).
     local: Mutex<HashMap<HandlerKey, LocalChange>>,
@@ -163,6 +175,9 @@ pub fn start(cfg: &Config, host: AlertHost) {
         outbox: Mutex::new(VecDeque::new()),
         flushing: tokio::sync::Mutex::new(()),
         local: Mutex::new(HashMap::new()),
+        started: std::time::Instant::now(),
+        settled: AtomicBool::new(false),
+        held: Mutex::new(Vec::new()),
     };
     if CLUSTER.set(c).is_err() {
         return;
@@ -183,7 +198,8 @@ pub fn debug_vars(
 ) {
     let c = get().map(|c| c.counters()).unwrap_or_default();
     // `members`: the alive members this apid deduplicates over (0 until gossipd told it);
-    // events are deduplicated only once it is above 1.
+    // events are deduplicated only once it is above 1. `held`: events kept back at start
+    // until the membership is known.
     let (pending, members) = get()
         .and_then(|c| {
             lock(&c.sched)
@@ -204,6 +220,7 @@ pub fn debug_vars(
                 "forwarded": c.forwarded,
                 "pending": pending,
                 "members": members,
+                "held": get().map(|c| lock(&c.held).len()).unwrap_or(0),
             },
         }),
     );
@@ -225,6 +242,17 @@ impl ClusterAlert {
     pub fn intercept(&self, ev: &Event) -> bool {
         if self.redundancy == 0 || ev.topic.starts_with(&format!("{TASK_MASTER}:")) {
             return false;
+        }
+        if !self.settled.load(Ordering::Acquire) {
+            let mut held = lock(&self.held);
+            // Checked under the lock `settle` drains it with: nothing is held after.
+            if !self.settled.load(Ordering::Acquire)
+                && self.started.elapsed() < SETTLE_LIMIT
+                && held.len() < HOLD_MAX
+            {
+                held.push(ev.clone());
+                return true;
+            }
         }
         let Some(peer) = self.peer() else {
             return false;
@@ -553,9 +581,35 @@ impl ClusterAlert {
         }
     }
 
+    /// The membership is known (or the settle window is over): events held until now go
+    /// through dedup, or are delivered here when there is no cluster to dedup over.
+    fn settle(&self) {
+        let held = {
+            let mut held = lock(&self.held);
+            if self.settled.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            std::mem::take(&mut *held)
+        };
+        if !held.is_empty() {
+            info!(
+                events = held.len(),
+                "membership known: delivering the events held at start"
+            );
+        }
+        for ev in held {
+            if !self.intercept(&ev) {
+                self.host.service().publish(ev);
+            }
+        }
+    }
+
     async fn members_loop(&'static self) {
         loop {
             tokio::time::sleep(MEMBERS_EVERY).await;
+            if self.started.elapsed() >= SETTLE_LIMIT {
+                self.settle();
+            }
             let Some(peer) = self.peer() else { continue };
             let Ok(Message::ClusterMembers(view)) = peer
                 .request_timeout(Message::ClusterMembersRequest, GOSSIPD_LIMIT)
@@ -563,6 +617,9 @@ impl ClusterAlert {
             else {
                 continue;
             };
+            // Persisted peers not heard from since gossipd started: the owners computed now
+            // could differ from everyone else's.
+            let known = view.members.iter().all(|m| m.status != "unknown");
             let alive: Vec<String> = view
                 .members
                 .iter()
@@ -576,6 +633,9 @@ impl ClusterAlert {
             sched.set_members(alive);
             sched.expire(now_ms());
             drop(s);
+            if known {
+                self.settle();
+            }
             self.wake.notify_one();
         }
     }

@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Issue 8: a handler change made on one member is applied on every member within 2 s.
+const REPLICATED_WITHIN: Duration = Duration::from_secs(2);
+
 fn member(alert: &str) -> Member {
     let opts = DaemonOpts {
         extra_config: format!("\n[alert]\n{alert}\n"),
@@ -47,10 +50,13 @@ fn handlers_replicate_to_every_member() {
     let spec = json!({"id": "h1", "kind": "log", "options": {"path": "/dev/null"}});
     let r = a.daemon.post_json(&format!("{TOPICS}/cpu/handlers"), &spec);
     assert_eq!(r.status, 200, "{}", r.body);
+    // The issue's bound: listed by every member within 2 s (a push, normally milliseconds).
     for m in [&b, &c] {
-        eventually(EVENTUALLY, "the handler listed on every member", || {
-            (handler_status(m, "cpu", "h1") == Some(200)).then_some(())
-        });
+        eventually(
+            REPLICATED_WITHIN,
+            "the handler listed on every member",
+            || (handler_status(m, "cpu", "h1") == Some(200)).then_some(()),
+        );
     }
     let listed = c.daemon.get(&format!("{TOPICS}/cpu/handlers/h1")).json();
     assert_eq!(listed["kind"], "log");
@@ -59,9 +65,11 @@ fn handlers_replicate_to_every_member() {
     let r = c.daemon.delete(&format!("{TOPICS}/cpu/handlers/h1"));
     assert_eq!(r.status, 204, "{}", r.body);
     for m in [&a, &b] {
-        eventually(EVENTUALLY, "the handler gone from every member", || {
-            (handler_status(m, "cpu", "h1") == Some(404)).then_some(())
-        });
+        eventually(
+            REPLICATED_WITHIN,
+            "the handler gone from every member",
+            || (handler_status(m, "cpu", "h1") == Some(404)).then_some(()),
+        );
     }
 }
 

@@ -2,7 +2,9 @@
 //! - the first owner of a topic is SIGKILLed (the whole daemon) in the middle of a stream of
 //!   events: every event is still delivered, each by its deadline (`delay-per-member` + 1 s
 //!   after it was written), and only events in flight at the kill may arrive twice;
-//! - a handler defined and one deleted while a member is down reach it when it comes back.
+//! - a handler defined and one deleted while a member is down reach it when it comes back;
+//! - a member restarted while events flow holds the events its task makes until it knows the
+//!   membership again, instead of delivering them as a cluster of one (duplicates).
 
 #[path = "support/alerting_helpers.rs"]
 mod alerting_helpers;
@@ -167,4 +169,59 @@ fn handler_changes_made_while_a_member_is_down_reach_it_when_it_returns() {
             (status(m, "new") == Some(200) && status(m, "old") == Some(404)).then_some(())
         });
     }
+}
+
+#[test]
+fn a_restarted_member_delivers_nothing_twice_while_it_rejoins() {
+    const EVENTS: usize = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let a = member(ALERT, None);
+    let b = member(ALERT, None);
+    let mut c = member(ALERT, Some(dir.path()));
+    join(&a, &[&b, &c]);
+    let c_id = member_id(&c);
+    let endpoint = Endpoint::start(false);
+    post_handler(&a, &[&b, &c], &endpoint.url);
+    for m in [&b, &c] {
+        enable_task(&m.daemon, "cpu_alert", SCRIPT, "db");
+    }
+    wait_alerting_ready(&[&a, &b, &c]);
+
+    kill_whole(&mut c);
+    for m in [&a, &b] {
+        eventually(EVENTUALLY, "C seen as failed", || {
+            matches!(status_on(m, &c_id).as_deref(), Some("dead" | "left")).then_some(())
+        });
+    }
+    drop(c);
+    let _ = std::fs::remove_file(dir.path().join("kapacitord.log"));
+    // C comes back with its task and its persisted peers; events are written to it (and to
+    // B, which runs the same task) from the moment its API answers, while it rejoins.
+    let c = member(ALERT, Some(dir.path()));
+    let urls = [b.url(), c.url()];
+    for i in 0..EVENTS {
+        for u in &urls {
+            // C's task may not run yet: a refused write makes no event there, which is fine.
+            let _ = kapacitor_tests::http::post(
+                &format!("{u}/kapacitor/v1/write?db=db&rp=autogen&precision=ns"),
+                &event_line(i),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eventually(EVENTUALLY, "every event delivered", || {
+        let got = arrivals(&endpoint);
+        (0..EVENTS)
+            .all(|i| got.contains_key(&format!("e{i}")))
+            .then_some(())
+    });
+    // Every owner's wait (and claim) is over: anything more would be a duplicate.
+    std::thread::sleep(DELAY * 2);
+    let got = arrivals(&endpoint);
+    let dups: Vec<&String> = got
+        .iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(dups.is_empty(), "{} duplicated: {dups:?}", dups.len());
 }
