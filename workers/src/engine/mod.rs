@@ -12,7 +12,9 @@
 //! Batch tasks: the shell schedules the `query()` nodes (`Task::queries`) with
 //! `kapacitor-influxdb` and feeds each answer back with `Task::push_batch`. Output that needs
 //! the network (`influxDBOut`) is left in a bounded outbox for the shell
-//! (`Task::drain_influxdb_writes`), so the engine itself never blocks on I/O.
+//! (`Task::drain_influxdb_writes`). The one exception is `httpPost`, which waits for each
+//! answer as Kapacitor does (its `.codeField()` goes on the forwarded data), bounded by its
+//! timeout; it reaches the network only through the `HttpPoster` in `TaskContext`.
 //!
 //! A runtime error on one message (type mismatch, missing field) is counted in the node's
 //! `errors` and logged; the task goes on. A panic inside a node is caught at the
