@@ -1,6 +1,7 @@
 //! Engine gaps closed after the first engine issue, on a live daemon: node settings the engine
 //! cannot run are refused when the task is defined (400 with line and column, nothing stored),
-//! and httpPost POSTs the task's data to a real endpoint, by URL or by `[[httppost]]` name.
+//! httpPost POSTs the task's data to a real endpoint, by URL or by `[[httppost]]` name, and alert
+//! templates see the member's cluster and server ids.
 
 #[path = "support/tasks_helpers.rs"]
 mod helpers;
@@ -157,4 +158,34 @@ fn http_post_sends_the_data_to_a_url_and_to_a_configured_endpoint() {
         out,
         r#"{"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","code","value"],"values":[["1970-01-01T00:00:10Z",200,2]]}]}"#
     );
+}
+
+#[test]
+fn alert_templates_see_the_members_cluster_and_server_ids() {
+    let (port, requests) = http_server();
+    let d = Daemon::start(DaemonOpts::default());
+    let script = format!(
+        "stream\n    |from()\n        .measurement('cpu')\n    |alert()\n        .crit(lambda: TRUE)\n        .message('{{{{ .ServerInfo.ClusterID }}}} {{{{ .ServerInfo.ServerID }}}}')\n        .post('http://127.0.0.1:{port}/alert')\n"
+    );
+    create_task(
+        &d,
+        json!({"id": "ids", "type": "stream", "dbrps": [{"db": "mydb", "rp": "myrp"}],
+                "script": script, "status": "enabled"}),
+    );
+    wait_executing(&d, "ids", true);
+    let r = write(&d, "db=mydb&rp=myrp&precision=s", "cpu,host=a value=2 10\n");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let req = eventually(EVENTUALLY, "the alert POST", || {
+        requests.lock().unwrap().first().cloned()
+    });
+    let v: serde_json::Value = serde_json::from_str(&req.body).expect("alert JSON");
+    let id = |f: &str| {
+        std::fs::read_to_string(d.data_dir().join(f))
+            .expect("identity file")
+            .trim()
+            .to_string()
+    };
+    let want = format!("{} {}", id("cluster.id"), id("server.id"));
+    assert_eq!(v["message"], want.as_str());
+    assert_eq!(want.len(), 73, "two UUIDs: {want}");
 }

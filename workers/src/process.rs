@@ -98,6 +98,8 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     let ctx = WorkerContext {
         task_id: task_id.to_string(),
         hostname: cfg.hostname.clone(),
+        cluster_id: identity_file(&cfg.data_dir, "cluster.id"),
+        server_id: identity_file(&cfg.data_dir, "server.id"),
         data_dir: cfg.data_dir.clone(),
         influxdb: influxdb.clone(),
         http_post_endpoints: crate::engine::HttpPostEndpoint::from_config(&cfg.httppost),
@@ -191,4 +193,12 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
 /// `<data_dir>/run/apid.sock`, where apid listens for workers.
 fn kapacitor_ipc_socket_path(cfg: &Config) -> std::path::PathBuf {
     cfg.data_dir.join("run").join("apid.sock")
+}
+
+/// One of the member's identity files (`cluster.id`, `server.id`: a UUID, written by the
+/// supervisor and gossipd before any worker starts), trimmed; empty when unreadable.
+fn identity_file(data_dir: &std::path::Path, name: &str) -> String {
+    std::fs::read_to_string(data_dir.join(name))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

@@ -14,6 +14,10 @@ use kapacitor_models::{Batch, Point};
 pub struct WorkerContext {
     pub task_id: String,
     pub hostname: String,
+    /// `.ServerInfo.ClusterID` / `.ServerID` of alert templates, as they were when the task
+    /// started (empty when unknown).
+    pub cluster_id: String,
+    pub server_id: String,
     pub data_dir: std::path::PathBuf,
     /// The enabled `[[influxdb]]` clusters, for batch queries and influxDBOut.
     pub influxdb: kapacitor_influxdb::Clusters,

@@ -35,6 +35,8 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
         TaskContext {
             task_id: spec.id.clone(),
             hostname: ctx.hostname.clone(),
+            cluster_id: ctx.cluster_id.clone(),
+            server_id: ctx.server_id.clone(),
             http_post: HttpPostContext {
                 endpoints: ctx.http_post_endpoints.clone(),
                 poster: None,
