@@ -41,7 +41,6 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
                 endpoints: ctx.http_post_endpoints.clone(),
                 poster: None,
             },
-            ..TaskContext::default()
         },
     )
     .map_err(|e| e.to_string())?;
