@@ -150,10 +150,11 @@ fn a_task_that_cannot_start_is_marked_and_the_daemon_still_boots() {
         dir: Some(dir.path().to_path_buf()),
         ..DaemonOpts::default()
     };
-    // The language accepts this script; the engine refuses to build it, so the task fails
-    // at start, as a stored script a newer build refuses would.
+    // The language accepts this script (template syntax is the engine's to check); the
+    // engine refuses to build it, so the task fails at start, as a stored script a newer
+    // build refuses would.
     let body = json!({"id": "cannot", "dbrps": [{"db": "db", "rp": "rp"}], "status": "enabled",
-        "script": "stream|from().measurement('m')|window()|httpOut('x')"});
+        "script": "stream|from().measurement('m')|alert().id('{{ .Name ')"});
     {
         let d = Daemon::start(opts.clone());
         let r = post_json(&d, TASKS, &body);
@@ -162,7 +163,7 @@ fn a_task_that_cannot_start_is_marked_and_the_daemon_still_boots() {
             r.json()["error"]
                 .as_str()
                 .unwrap()
-                .contains("window needs .period()"),
+                .contains("template"),
             "{}",
             r.body
         );
@@ -183,7 +184,7 @@ fn a_task_that_cannot_start_is_marked_and_the_daemon_still_boots() {
         t["error"]
             .as_str()
             .unwrap()
-            .contains("window needs .period()"),
+            .contains("template"),
         "{t}"
     );
     wait_executing(&d, "fine", true);
