@@ -17,7 +17,7 @@ use kapacitor_alert::cluster::scheduler::Origin;
 use kapacitor_alert::cluster::{
     ClaimAnswer, Counters, DedupScheduler, Due, Notice, NoticeKey, Submitted,
 };
-use kapacitor_alert::{Event, EventState, HandlerSpec, TASK_MASTER};
+use kapacitor_alert::{Event, EventState, HandlerSpec, Level, TASK_MASTER};
 use kapacitor_config::Config;
 use kapacitor_ipc::{ClusterHandler, Hello, Message, Peer, PeerOptions, Role, handshake};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -46,6 +46,8 @@ const LOCAL_CHANGE_GRACE: Duration = Duration::from_secs(10);
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 /// Events held while settling, at most (beyond: delivered here at once).
 const HOLD_MAX: usize = 100_000;
+/// Event states per message when a member that became alive gets this member's topics.
+const SNAPSHOT_CHUNK: usize = 1000;
 /// How long an API change waits for gossipd to persist it before answering anyway.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 
@@ -604,7 +606,59 @@ impl ClusterAlert {
         }
     }
 
+    /// Every named-topic event state this member holds, as completion notices carrying the
+    /// state: sent to a member that became alive (joined, restarted, back from a partition),
+    /// so its topics converge also on states older than the notices gossipd keeps.
+    fn state_snapshot(&self) -> Vec<String> {
+        let me = lock(&self.sched)
+            .as_ref()
+            .map(|s| s.me().to_string())
+            .unwrap_or_default();
+        let svc = self.host.service();
+        let ms = now_ms();
+        let mut out = Vec::new();
+        let anonymous = format!("{TASK_MASTER}:");
+        for t in svc.topics("*", Level::Ok).unwrap_or_default() {
+            if t.id.starts_with(&anonymous) {
+                continue;
+            }
+            for (id, st) in svc.events(&t.id, Level::Ok).unwrap_or_default() {
+                let n = Notice {
+                    key: NoticeKey {
+                        topic: t.id.clone(),
+                        event_id: id,
+                        level: st.level,
+                        time: st.time,
+                    },
+                    by: me.clone(),
+                    at_ms: ms,
+                    state: Some(st.to_persisted_json()),
+                };
+                out.extend(serde_json::to_string(&n).ok());
+            }
+        }
+        out
+    }
+
+    async fn send_snapshot(&self, to: Vec<String>) {
+        let notices = self.state_snapshot();
+        let Some(peer) = self.peer() else { return };
+        info!(members = ?to, states = notices.len(), "sending topic states to members that became alive");
+        for chunk in notices.chunks(SNAPSHOT_CHUNK) {
+            let msg = Message::ClusterAlertDone {
+                peers: to.clone(),
+                notices_json: chunk.to_vec(),
+            };
+            if let Err(e) = peer.send(msg).await {
+                warn!(error = %e, "cannot send topic states");
+                return;
+            }
+        }
+    }
+
     async fn members_loop(&'static self) {
+        // The alive members of the previous view; `None` before the first.
+        let mut seen: Option<HashSet<String>> = None;
         loop {
             tokio::time::sleep(MEMBERS_EVERY).await;
             if self.started.elapsed() >= SETTLE_LIMIT {
@@ -626,6 +680,18 @@ impl ClusterAlert {
                 .filter(|m| m.status == "alive")
                 .map(|m| m.id.clone())
                 .collect();
+            let now_alive: HashSet<String> = alive.iter().cloned().collect();
+            if let Some(before) = &seen {
+                let new: Vec<String> = now_alive
+                    .iter()
+                    .filter(|m| !before.contains(*m) && **m != view.local_member_id)
+                    .cloned()
+                    .collect();
+                if !new.is_empty() && self.redundancy > 0 {
+                    tokio::spawn(async move { self.send_snapshot(new).await });
+                }
+            }
+            seen = Some(now_alive);
             let mut s = lock(&self.sched);
             let sched = s.get_or_insert_with(|| {
                 DedupScheduler::new(view.local_member_id.clone(), self.redundancy, self.delay)

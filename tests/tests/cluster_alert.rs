@@ -135,3 +135,37 @@ fn the_same_task_on_two_members_delivers_each_event_once() {
         );
     }
 }
+
+#[test]
+fn a_member_that_joins_receives_the_topic_states_of_the_cluster() {
+    // A member alone delivers its own events (no notices: nobody to send them to); a member
+    // that joins it later still lists them, from the states sent when it became alive.
+    let a = member("redundancy = 2");
+    let endpoint = Endpoint::start(false);
+    let spec = json!({"id": "hook", "kind": "post", "options": {"url": endpoint.url}});
+    let r = a.daemon.post_json(&format!("{TOPICS}/cpu/handlers"), &spec);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let script = "stream\n|from().measurement('cpu')\n|alert()\n.id('{{ index .Tags \"n\" }}')\n.crit(lambda: \"value\" > 0)\n.warn(lambda: \"value\" > -10)\n.topic('cpu')\n";
+    enable_task(&a.daemon, "cpu_alert", script, "db");
+    let lines: Vec<String> = (0..20)
+        .map(|i| {
+            let v = if i % 2 == 0 { 1 } else { -5 };
+            format!("cpu,n=e{i} value={v} {}", 1_600_000_000 + i)
+        })
+        .collect();
+    a.daemon.write("db", "autogen", "s", &lines.join("\n"));
+    endpoint.wait_for(20);
+    let want = topic_events(&a.daemon, "cpu").expect("a's topic");
+    assert_eq!(want.len(), 20);
+
+    let b = member("redundancy = 2");
+    let out = ctl(&a, &["member", "add", &b.rpc_address()]);
+    assert!(out.status.success(), "{out:?}");
+    wait_converged(&[&a, &b]);
+    eventually(EVENTUALLY, "a's topic states on b", || {
+        (topic_events(&b.daemon, "cpu")? == want).then_some(())
+    });
+    // Levels too: half critical, half warning.
+    let crit = want.iter().filter(|(_, l)| l == "CRITICAL").count();
+    assert_eq!(crit, 10);
+}
