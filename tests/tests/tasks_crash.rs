@@ -160,10 +160,7 @@ fn a_task_that_cannot_start_is_marked_and_the_daemon_still_boots() {
         let r = post_json(&d, TASKS, &body);
         assert_eq!(r.status, 500, "{}", r.body);
         assert!(
-            r.json()["error"]
-                .as_str()
-                .unwrap()
-                .contains("template"),
+            r.json()["error"].as_str().unwrap().contains("template"),
             "{}",
             r.body
         );
@@ -180,13 +177,7 @@ fn a_task_that_cannot_start_is_marked_and_the_daemon_still_boots() {
     });
     assert_eq!(t["status"], "enabled");
     assert_eq!(t["executing"], false);
-    assert!(
-        t["error"]
-            .as_str()
-            .unwrap()
-            .contains("template"),
-        "{t}"
-    );
+    assert!(t["error"].as_str().unwrap().contains("template"), "{t}");
     wait_executing(&d, "fine", true);
     assert_eq!(d.get("/kapacitor/v1/ping").status, 204);
 }
