@@ -11,180 +11,22 @@
 mod alerting_helpers;
 #[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
+#[path = "support/netns.rs"]
+mod netns;
 #[path = "../../alert/src/cluster/ownership.rs"]
 #[allow(dead_code)]
 mod ownership;
 
-use alerting_helpers::{TOPICS, enable_task, topic_events};
+use alerting_helpers::{Endpoint, TOPICS, enable_task, topic_events};
 use cluster_helpers::{Listing, Member, ctl, try_listing};
 use kapacitor_tests::{DaemonOpts, EVENTUALLY, eventually, free_port};
-use nix::libc;
+use netns::Net;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const ALERT: &str = "\n[alert]\nredundancy = 2\ndelay-per-member = \"2s\"\n";
 const SCRIPT: &str = "stream\n|from().measurement('cpu')\n|alert()\n.id('{{ index .Tags \"n\" }}')\n.crit(lambda: \"value\" > 0)\n.topic('cpu')\n";
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The namespaces of one run, as in `cluster_partition.rs` (another subnet, so both tests
-/// can run at once); dropping it deletes them.
-struct Net {
-    hub: String,
-    members: Vec<String>,
-}
-
-impl Net {
-    fn member_ip(i: usize) -> String {
-        format!("10.198.{}.{}", std::process::id() % 250, i + 1)
-    }
-
-    fn create(n: usize) -> Result<Net, String> {
-        let tag = std::process::id();
-        let net = Net {
-            hub: format!("ka{tag}hub"),
-            members: (0..n).map(|i| format!("ka{tag}m{i}")).collect(),
-        };
-        ip(&["netns", "add", &net.hub])?;
-        let hub = net.hub.clone();
-        ip(&["-n", &hub, "link", "add", "br0", "type", "bridge"])?;
-        ip(&["-n", &hub, "link", "set", "br0", "up"])?;
-        for (i, ns) in net.members.iter().enumerate() {
-            ip(&["netns", "add", ns])?;
-            let (h, m) = (format!("h{i}"), format!("m{i}"));
-            ip(&[
-                "-n", &hub, "link", "add", &h, "type", "veth", "peer", "name", &m, "netns", ns,
-            ])?;
-            ip(&["-n", &hub, "link", "set", &h, "master", "br0", "up"])?;
-            let addr = format!("{}/24", Net::member_ip(i));
-            ip(&["-n", ns, "addr", "add", &addr, "dev", &m])?;
-            ip(&["-n", ns, "link", "set", &m, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(net)
-    }
-
-    fn set_link(&self, i: usize, up: bool) {
-        let state = if up { "up" } else { "down" };
-        ip(&["-n", &self.hub, "link", "set", &format!("h{i}"), state]).expect("switching a link");
-    }
-
-    /// Runs `f` with this thread inside member `i`'s namespace (sockets and processes made
-    /// by `f` stay there).
-    fn within<T>(&self, i: usize, f: impl FnOnce() -> T) -> T {
-        let home = File::open("/proc/thread-self/ns/net").expect("own netns");
-        let target = File::open(format!("/var/run/netns/{}", self.members[i])).expect("netns");
-        // SAFETY: setns on this thread with valid namespace fds; switched back below.
-        assert_eq!(
-            unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        let out = f();
-        assert_eq!(
-            unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        out
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in self.members.iter().chain([&self.hub]) {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
-}
-
-/// A capture endpoint on `127.0.0.1:<port>` of the namespace it is started in: records the
-/// bodies posted to it, answers 200.
-struct Capture {
-    url: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
-
-impl Capture {
-    fn start(port: u16) -> Capture {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the endpoint");
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let recorded = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let recorded = recorded.clone();
-                std::thread::spawn(move || {
-                    let Ok(mut w) = stream.try_clone() else {
-                        return;
-                    };
-                    let mut r = BufReader::new(stream);
-                    // Keep-alive: one connection may carry many requests.
-                    loop {
-                        let mut len = 0usize;
-                        let mut l = String::new();
-                        if r.read_line(&mut l).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        loop {
-                            l.clear();
-                            if r.read_line(&mut l).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let t = l.trim_end();
-                            if t.is_empty() {
-                                break;
-                            }
-                            if let Some((k, v)) = t.split_once(':')
-                                && k.eq_ignore_ascii_case("content-length")
-                            {
-                                len = v.trim().parse().unwrap_or(0);
-                            }
-                        }
-                        let mut body = vec![0; len];
-                        if r.read_exact(&mut body).is_err() {
-                            return;
-                        }
-                        recorded
-                            .lock()
-                            .unwrap()
-                            .push(String::from_utf8_lossy(&body).into_owned());
-                        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                        if w.write_all(ok.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Capture {
-            url: format!("http://127.0.0.1:{port}"),
-            bodies,
-        }
-    }
-
-    fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
-    }
-}
 
 fn status(l: &Listing, id: &str) -> Option<String> {
     l.rows.iter().find(|r| r.id == id).map(|r| r.status.clone())
@@ -197,7 +39,7 @@ fn line(i: usize) -> String {
 
 #[test]
 fn partitioned_owner_loses_nothing_and_handlers_converge_after_the_heal() {
-    let net = match Net::create(3) {
+    let net = match Net::create("ka", 198, 3) {
         Ok(n) => n,
         Err(e) => {
             println!("SKIPPED: cannot create network namespaces ({e}); needs root and iproute2");
@@ -210,12 +52,12 @@ fn partitioned_owner_loses_nothing_and_handlers_converge_after_the_heal() {
                 extra_config: ALERT.into(),
                 ..DaemonOpts::default()
             };
-            net.within(i, || Member::start_at(&Net::member_ip(i), opts, ""))
+            net.within(i, || Member::start_at(&net.member_ip(i), opts, ""))
         })
         .collect();
     let port = free_port();
-    let endpoints: Vec<Capture> = (0..3)
-        .map(|i| net.within(i, || Capture::start(port)))
+    let endpoints: Vec<Endpoint> = (0..3)
+        .map(|i| net.within(i, || Endpoint::start_on(port)))
         .collect();
     let ids: Vec<String> = (0..3)
         .map(|i| net.within(i, || try_listing(&ms[i]).expect("member list").local_id))

@@ -30,7 +30,21 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn start(hang: bool) -> Endpoint {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the endpoint");
+        Endpoint::listen(
+            TcpListener::bind("127.0.0.1:0").expect("bind the endpoint"),
+            hang,
+        )
+    }
+
+    /// An answering endpoint on a given port: the same URL in several network namespaces.
+    pub fn start_on(port: u16) -> Endpoint {
+        Endpoint::listen(
+            TcpListener::bind(("127.0.0.1", port)).expect("bind the endpoint"),
+            false,
+        )
+    }
+
+    fn listen(listener: TcpListener, hang: bool) -> Endpoint {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(Mutex::new(Vec::new()));
         let recorded = hits.clone();
@@ -59,6 +73,11 @@ impl Endpoint {
 
     pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
+    }
+
+    /// The request bodies so far.
+    pub fn bodies(&self) -> Vec<String> {
+        self.hits().into_iter().map(|h| h.body).collect()
     }
 
     /// Waits until `n` requests arrived; returns them.
