@@ -146,8 +146,9 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::ClusterAlertNotices {
-                notices_json: Vec::new(),
+            msg: Message::ReplayBatches {
+                node: 0,
+                batches: Vec::new(),
             },
         })
         .unwrap();

@@ -9,7 +9,7 @@
 //! - No `#[serde(flatten)]`, `untagged`, `skip_serializing_if` or `serde_json::Value` here:
 //!   postcard cannot describe them. JSON payloads travel as `String`.
 
-use kapacitor_models::Point;
+use kapacitor_models::{Batch, Point};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire protocol; checked in the [`Hello`] of every connection.
@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 52;
+pub const MESSAGE_VARIANTS: u32 = 58;
 
 /// Every message of every connection.
 ///
@@ -388,6 +388,86 @@ pub enum Message {
     ClusterAlertClaimed {
         answers: Vec<ClaimAnswers>,
     },
+    /// apid → supervisor: start an ephemeral worker for a replay. `spec.id` is the replay id
+    /// (the worker's role is `Worker { task_id: <replay id> }`); the worker is not stored as
+    /// a task, not restarted when it exits, and stopped with the daemon. It gets
+    /// `StartReplay` instead of `StartTask`. Answered with `Done` once the worker has built
+    /// the task, `Error` (the start failure) or `Rejected` (the id is taken).
+    ReplayWorkerStart {
+        spec: TaskSpec,
+    },
+    /// apid → supervisor: stop the replay's worker (gracefully; it flushes) and forget it.
+    /// Answered with `Done` once the process is gone (also when it never existed).
+    ReplayWorkerStop {
+        id: String,
+    },
+    /// Supervisor → an ephemeral worker, instead of `StartTask`: run this task for a replay.
+    /// The worker subscribes to no live data and schedules no queries: apid feeds it
+    /// `Points` and `ReplayBatches` over the data link.
+    StartReplay(TaskSpec),
+    /// apid → replay worker: batches for query node `node` (the node's index in the
+    /// pipeline), in order.
+    ReplayBatches {
+        node: u32,
+        batches: Vec<Batch>,
+    },
+    /// Supervisor → apid: define what one `[load]` directory file holds, through the task,
+    /// template and topic-handler API (create, or update and reload; loaded tasks are
+    /// enabled). apid validates, as for an HTTP request: the supervisor never parses
+    /// TICKscript. Answered with `LoadItemDone` or `Rejected` (the message names the
+    /// line:column of a script or YAML error).
+    LoadItem {
+        kind: LoadKind,
+        /// The file's base name without its extension: the task or template id.
+        id: String,
+        /// `tick`, `yaml` (also `.yml`) or `json`.
+        format: String,
+        text: String,
+    },
+    /// The answer to `LoadItem`: what the file defined (a task or template id, or
+    /// `<topic>/<handler id>`).
+    LoadItemDone {
+        key: String,
+    },
+    /// Supervisor → apid: delete what a `[load]` file that is gone had defined. Answered with
+    /// `Done` (also when it no longer exists) or `Error`.
+    LoadItemRemove {
+        kind: LoadKind,
+        key: String,
+    },
+    /// apid → supervisor: the sections of the config API, overrides applied and secrets
+    /// redacted, as the JSON object `{section: [{"element", "options", "redacted"}]}`.
+    /// Answered with `ConfigSections`.
+    ConfigSectionsRequest,
+    ConfigSections {
+        json: String,
+    },
+    /// apid → supervisor: `POST /config/<section>[/<element>]` (`element` is `None` without
+    /// the trailing `/`); `action_json` is the request body. The supervisor validates,
+    /// stores the override and answers `ConfigUpdated` with the new effective configuration,
+    /// `Rejected` (HTTP 400) or `Error` (HTTP 500).
+    ConfigUpdate {
+        section: String,
+        element: Option<String>,
+        action_json: String,
+    },
+    ConfigUpdated {
+        toml: String,
+    },
+}
+
+/// What kind of `[load]` directory file a `LoadItem` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadKind {
+    /// `templates/<id>.tick`.
+    Template,
+    /// `tasks/<id>.tick`.
+    Task,
+    /// `tasks/<id>.yaml|yml|json`: `template-id`, `dbrps`, `vars` (a templated task, or
+    /// vars for the `.tick` task of the same name).
+    TaskVars,
+    /// `handlers/*.yaml|yml|json`: a topic handler (`topic`, `id`, `kind`, `match`, `options`).
+    Handler,
 }
 
 /// One owner's answers to a claim.
@@ -521,6 +601,17 @@ impl Message {
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",
             Message::ClusterAlertNotices { .. } => "ClusterAlertNotices",
+            Message::ReplayWorkerStart { .. } => "ReplayWorkerStart",
+            Message::ReplayWorkerStop { .. } => "ReplayWorkerStop",
+            Message::StartReplay(_) => "StartReplay",
+            Message::ReplayBatches { .. } => "ReplayBatches",
+            Message::LoadItem { .. } => "LoadItem",
+            Message::LoadItemDone { .. } => "LoadItemDone",
+            Message::LoadItemRemove { .. } => "LoadItemRemove",
+            Message::ConfigSectionsRequest => "ConfigSectionsRequest",
+            Message::ConfigSections { .. } => "ConfigSections",
+            Message::ConfigUpdate { .. } => "ConfigUpdate",
+            Message::ConfigUpdated { .. } => "ConfigUpdated",
         }
     }
 }
