@@ -11,6 +11,7 @@ pub mod line_protocol;
 pub mod point;
 pub mod precision;
 pub mod result;
+pub mod result_match;
 pub mod srpl;
 pub mod time_fmt;
 
