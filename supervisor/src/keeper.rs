@@ -25,7 +25,9 @@ const EXIT_AFTER_EOF: Duration = Duration::from_secs(5);
 
 /// What every keeper shares.
 pub struct SupCtx {
-    pub config_toml: String,
+    /// The configuration: the base one, and the effective one (config overrides applied)
+    /// that every child gets.
+    pub config: crate::config_overrides::ConfigState,
     pub log: LogSettings,
     pub table: ProcTable,
     pub desired: DesiredState,
@@ -135,6 +137,58 @@ pub fn start_keeper(role: Role, spec: Option<TaskSpec>, ctx: Arc<SupCtx>) -> Kee
     KeeperHandle { role, tx }
 }
 
+/// Starts the keeper of a replay's ephemeral worker (`spec.id` is the replay id): it gets
+/// `StartReplay`, and whatever way it ends (stopped, crashed, could not build the task) it is
+/// not started again. Its row stays in the process table until [`KeeperHandle::stop`].
+pub fn start_replay_keeper(spec: TaskSpec, ctx: Arc<SupCtx>) -> KeeperHandle {
+    let role = Role::Worker {
+        task_id: spec.id.clone(),
+    };
+    let (tx, mut rx) = mpsc::channel(8);
+    ctx.table.update(&role, |_| {});
+    let keeper_role = role.clone();
+    tokio::spawn(async move {
+        let role = keeper_role;
+        let outcome = run_once(&role, Some(Message::StartReplay(spec)), &ctx, &mut rx).await;
+        ctx.set_ready(&role, false);
+        let mut done = None;
+        match outcome {
+            Outcome::Stopped {
+                done: d,
+                last_exit,
+            } => {
+                ctx.table.set_exited(&role, ProcState::Stopped, last_exit);
+                done = d;
+            }
+            Outcome::StartFailed { error, last_exit } => {
+                warn!(role = %role, %error, "replay task cannot start");
+                ctx.table
+                    .set_exited(&role, ProcState::Failed, Some(last_exit));
+                ctx.table.update(&role, |r| r.error = Some(error));
+            }
+            Outcome::Crashed { last_exit, .. } => {
+                warn!(role = %role, last_exit = %last_exit, "replay worker exited; not restarting it");
+                ctx.table
+                    .set_exited(&role, ProcState::Failed, Some(last_exit.clone()));
+                ctx.table
+                    .update(&role, |r| r.error = Some(format!("replay worker exited: {last_exit}")));
+            }
+        }
+        // The handle's stop resolves once this task ends (its `done` is dropped then).
+        if let Some(done) = done {
+            let _ = done.send(());
+        } else {
+            while let Some(cmd) = rx.recv().await {
+                if let KeeperCmd::Stop { done, .. } = cmd {
+                    let _ = done.send(());
+                    break;
+                }
+            }
+        }
+    });
+    KeeperHandle { role, tx }
+}
+
 enum Outcome {
     Stopped {
         done: Option<oneshot::Sender<()>>,
@@ -170,7 +224,8 @@ async fn keeper_loop(
             ctx.table.update(&role, |r| r.restarts += 1);
         }
         first = false;
-        let outcome = run_once(&role, spec.as_ref(), &ctx, &mut cmds).await;
+        let start = spec.clone().map(Message::StartTask);
+        let outcome = run_once(&role, start, &ctx, &mut cmds).await;
         ctx.set_ready(&role, false);
         let (last_exit, uptime) = match outcome {
             Outcome::Stopped { done, last_exit } => {
@@ -261,7 +316,7 @@ async fn wait_for_enable(
 
 async fn run_once(
     role: &Role,
-    spec: Option<&TaskSpec>,
+    start: Option<Message>,
     ctx: &Arc<SupCtx>,
     cmds: &mut mpsc::Receiver<KeeperCmd>,
 ) -> Outcome {
@@ -321,11 +376,9 @@ async fn run_once(
         return crashed(status, started);
     }
     let mut setup = vec![Message::Config {
-        toml: ctx.config_toml.clone(),
+        toml: ctx.config.toml(),
     }];
-    if let Some(spec) = spec {
-        setup.push(Message::StartTask(spec.clone()));
-    }
+    setup.extend(start);
     for msg in setup {
         if let Err(e) = peer.send(msg).await {
             debug!(role = %role, error = %e, "could not send setup message");
@@ -401,6 +454,8 @@ fn for_task_service(msg: &Message) -> bool {
             | Message::TemplateGetRequest { .. }
             | Message::TemplatePut { .. }
             | Message::TemplateDelete { .. }
+            | Message::ReplayWorkerStart { .. }
+            | Message::ReplayWorkerStop { .. }
     )
 }
 
@@ -424,6 +479,9 @@ fn forward_to_service(ctx: &Arc<SupCtx>, inc: Incoming) {
         if let (Message::Done, Message::TaskPut { record_json, .. }) = (&answer, &inc.msg) {
             answer = put_answer(&ctx, record_json).await;
         }
+        if let (Message::Done, Message::ReplayWorkerStart { spec }) = (&answer, &inc.msg) {
+            answer = crate::task_service::replay_start_answer(&ctx, &spec.id).await;
+        }
         if inc.is_request()
             && let Err(e) = inc.reply(answer).await
         {
@@ -444,6 +502,10 @@ async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> 
         }
         msg if *role == Role::Apid && crate::alert_store::handles(msg) => {
             crate::alert_store::serve(ctx.store.clone(), inc);
+            return None;
+        }
+        msg if *role == Role::Apid && crate::config_overrides::handles(msg) => {
+            crate::config_overrides::serve(ctx.clone(), inc);
             return None;
         }
         Message::Ready => {

@@ -126,6 +126,18 @@ impl TaskService {
                     .await
             }
             Message::TemplateDelete { id } => self.delete_template(id).await,
+            Message::ReplayWorkerStart { spec } => Ok(match self.keepers.start_replay(spec) {
+                Ok(()) => Message::Done,
+                Err(message) => rejected(message),
+            }),
+            Message::ReplayWorkerStop { id } => {
+                let deadline = tokio::time::Instant::now() + self.stop_timeout;
+                if let Some(gone) = self.keepers.stop_replay(&id, deadline).await {
+                    let _ = gone.await;
+                    self.ctx.table.remove(&Role::Worker { task_id: id });
+                }
+                Ok(Message::Done)
+            }
             other => Ok(Message::Error {
                 message: format!("the task service does not serve {}", other.name()),
             }),
@@ -390,6 +402,33 @@ pub async fn put_answer(ctx: &SupCtx, record_json: &str) -> Message {
         }
     }
     Message::Tasks(vec![task_state(ctx, &rec)])
+}
+
+/// How long the answer to starting a replay worker waits for it to build the task.
+const REPLAY_READY_WAIT: Duration = Duration::from_secs(10);
+
+/// The answer to a `ReplayWorkerStart` the service accepted: `Done` once the worker has built
+/// the task, else `Error` with why it did not (start failure, exit, timeout).
+pub async fn replay_start_answer(ctx: &SupCtx, id: &str) -> Message {
+    let until = tokio::time::Instant::now() + REPLAY_READY_WAIT;
+    loop {
+        let (executing, error) = runtime(ctx, id);
+        if executing {
+            return Message::Done;
+        }
+        if !error.is_empty() {
+            return Message::Error { message: error };
+        }
+        if tokio::time::Instant::now() >= until {
+            return Message::Error {
+                message: format!(
+                    "the replay worker did not start within {}s",
+                    REPLAY_READY_WAIT.as_secs()
+                ),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! [`TaskKeepers::enable`] or a disable/enable cycle starts it afresh.
 
 use crate::desired::DesiredState;
-use crate::keeper::{KeeperHandle, SupCtx, start_keeper};
+use crate::keeper::{KeeperHandle, SupCtx, start_keeper, start_replay_keeper};
 use kapacitor_ipc::{Role, TaskSpec};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ struct Running {
 pub struct TaskKeepers {
     ctx: Arc<SupCtx>,
     running: BTreeMap<String, Running>,
+    /// Ephemeral replay workers by replay id: not in desired state, never reconciled.
+    replays: BTreeMap<String, KeeperHandle>,
 }
 
 /// What [`TaskKeepers::reconcile`] changed, by task id.
@@ -34,6 +36,7 @@ impl TaskKeepers {
         TaskKeepers {
             ctx,
             running: BTreeMap::new(),
+            replays: BTreeMap::new(),
         }
     }
 
@@ -85,9 +88,37 @@ impl TaskKeepers {
         }
     }
 
-    /// The keepers, for the ordered shutdown.
+    /// The keepers (tasks and replays), for the ordered shutdown.
     pub fn keepers(&self) -> impl Iterator<Item = &KeeperHandle> {
-        self.running.values().map(|r| &r.keeper)
+        self.running
+            .values()
+            .map(|r| &r.keeper)
+            .chain(self.replays.values())
+    }
+
+    /// Starts the ephemeral worker of a replay (`spec.id` is the replay id). Refused when a
+    /// task worker or another replay already runs under that id: the process table and the
+    /// worker registry are keyed by it.
+    pub fn start_replay(&mut self, spec: TaskSpec) -> Result<(), String> {
+        let id = spec.id.clone();
+        if self.running.contains_key(&id) || self.replays.contains_key(&id) {
+            return Err(format!("a task or replay with ID {id} is already running"));
+        }
+        info!(replay = %id, "starting replay worker");
+        let keeper = start_replay_keeper(spec, self.ctx.clone());
+        self.replays.insert(id, keeper);
+        Ok(())
+    }
+
+    /// Stops a replay's worker (SIGKILL at `deadline`) and forgets it; the receiver resolves
+    /// once the process is gone. `None` when there is no such replay.
+    pub async fn stop_replay(
+        &mut self,
+        id: &str,
+        deadline: tokio::time::Instant,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let keeper = self.replays.remove(id)?;
+        Some(keeper.stop(deadline).await)
     }
 
     fn start(&mut self, spec: TaskSpec) {

@@ -64,6 +64,9 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         }
     };
 
+    // A replay's worker (`StartReplay`) takes its data from apid alone: no live subscription,
+    // no scheduled queries.
+    let mut replay = false;
     let spec: TaskSpec = loop {
         let inc = match tokio::time::timeout(START_TIMEOUT, inbox.recv()).await {
             Ok(Some(inc)) => inc,
@@ -78,6 +81,10 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         };
         match inc.msg {
             Message::StartTask(spec) => break spec,
+            Message::StartReplay(spec) => {
+                replay = true;
+                break spec;
+            }
             Message::Shutdown => return 0,
             Message::Ping => {
                 let _ = inc.reply(Message::Pong).await;
@@ -117,7 +124,8 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         }
     };
     // The factory already refused unknown clusters, so this only fails if it did not check.
-    let batch_queries = match crate::process_batch::prepare(engine.queries(), &influxdb) {
+    let scheduled = if replay { Vec::new() } else { engine.queries() };
+    let batch_queries = match crate::process_batch::prepare(scheduled, &influxdb) {
         Ok(q) => q,
         Err(error) => {
             error!(%error, "task cannot start");
@@ -141,9 +149,13 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     info!("task started");
 
     let cancel = CancellationToken::new();
-    let subscription = process_apid::Subscription {
-        dbrps: spec.dbrps.clone(),
-        measurements: engine.measurements(),
+    let subscription = if replay {
+        process_apid::Subscription::default()
+    } else {
+        process_apid::Subscription {
+            dbrps: spec.dbrps.clone(),
+            measurements: engine.measurements(),
+        }
     };
     let link = tokio::spawn(process_apid::run(
         kapacitor_ipc_socket_path(&cfg),

@@ -108,6 +108,11 @@ pub async fn run(
                         return;
                     }
                 }
+                Message::ReplayBatches { node, batches } => {
+                    if !engine.push_batches(node as usize, batches).await {
+                        return;
+                    }
+                }
                 Message::HttpOutRequest { ref endpoint } => {
                     let body = engine.http_out(endpoint.clone()).await;
                     let _ = inc.reply(Message::HttpOutResponse { body }).await;
