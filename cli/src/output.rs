@@ -197,90 +197,28 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// Go's `json.Marshal` of a decoded `interface{}`: compact, map keys sorted at every level,
-/// `<`, `>` and `&` escaped as `\u003c`-style sequences, numbers printed as float64.
+/// `<`, `>` and `&` escaped as `\u003c`-style sequences, Go's float format
+/// (`kapacitor_models::go_json` on a copy with sorted keys).
 pub fn go_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_go_json(&mut out, v);
-    out
+    kapacitor_models::go_json::to_string(&sorted_keys(v))
 }
 
-fn write_go_json(out: &mut String, v: &Value) {
+fn sorted_keys(v: &Value) -> Value {
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                let _ = write!(out, "{i}");
-            } else if let Some(u) = n.as_u64() {
-                let _ = write!(out, "{u}");
-            } else {
-                out.push_str(&go_json_float(n.as_f64().unwrap_or(0.0)));
-            }
-        }
-        Value::String(s) => write_go_json_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(out, item);
-            }
-            out.push(']');
-        }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json_string(out, k);
-                out.push(':');
-                write_go_json(out, &map[k]);
-            }
-            out.push('}');
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            // The workspace's serde_json keeps insertion order: sorted in, sorted out.
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                    .collect(),
+            )
         }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
     }
-}
-
-/// encoding/json's float format: plain decimal, exponent form outside [1e-6, 1e21),
-/// with a single-digit negative exponent written without padding (`1e-7`).
-fn go_json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let (mantissa, exp) = split_exp(f);
-        let sign = if exp < 0 { '-' } else { '+' };
-        if exp < 0 && exp > -10 {
-            format!("{mantissa}e-{}", exp.unsigned_abs())
-        } else {
-            format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-        }
-    } else {
-        format!("{f}")
-    }
-}
-
-fn write_go_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
