@@ -146,9 +146,8 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::ReplayBatches {
-                node: 0,
-                batches: Vec::new(),
+            msg: Message::ConfigUpdated {
+                toml: String::new(),
             },
         })
         .unwrap();

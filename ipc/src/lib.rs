@@ -27,7 +27,8 @@ pub use codec::{
 pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};
 pub use message::{
-    ClaimAnswers, ClusterHandler, ClusterMember, ClusterView, Dbrp, Envelope, Hello, Message,
+    ClaimAnswers, ClusterHandler, ClusterMember, ClusterView, Dbrp, Envelope, Hello, LoadKind,
+    Message,
     PROTO_VERSION, ProcState, ProcessInfo, Role, Status, TaskSpec, TaskState, TopicEventState,
     TopicStateChange, VERSION,
 };

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 58;
+pub const MESSAGE_VARIANTS: u32 = 65;
 
 /// Every message of every connection.
 ///

@@ -28,6 +28,10 @@ pub enum Namespace {
     Templates,
     TopicHandlers,
     TopicStates,
+    /// `POST /config` overrides, keyed `<section>/<element>` (`smtp/` for a single section).
+    ConfigOverrides,
+    /// What each `[load]` directory file defined, keyed by the file's path in the directory.
+    LoadItems,
 }
 
 impl Namespace {
@@ -41,6 +45,8 @@ impl Namespace {
             Namespace::Templates => "templates",
             Namespace::TopicHandlers => "handler-specs",
             Namespace::TopicStates => "topic-states",
+            Namespace::ConfigOverrides => "config-overrides",
+            Namespace::LoadItems => "load-items",
         }
     }
 
@@ -138,6 +144,8 @@ impl Store {
                 Namespace::Templates,
                 Namespace::TopicHandlers,
                 Namespace::TopicStates,
+                Namespace::ConfigOverrides,
+                Namespace::LoadItems,
             ] {
                 txn.open_table(ns.table())?;
             }
