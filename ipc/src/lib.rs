@@ -28,8 +28,7 @@ pub use error::{CloseReason, IpcError, ProtocolError};
 pub use fd::{IPC_FD, IPC_FD_ENV, supervisor_stream};
 pub use message::{
     ClaimAnswers, ClusterHandler, ClusterMember, ClusterView, Dbrp, Envelope, Hello, LoadKind,
-    Message,
-    PROTO_VERSION, ProcState, ProcessInfo, Role, Status, TaskSpec, TaskState, TopicEventState,
-    TopicStateChange, VERSION,
+    Message, PROTO_VERSION, ProcState, ProcessInfo, Role, Status, TaskSpec, TaskState,
+    TopicEventState, TopicStateChange, VERSION,
 };
 pub use peer::{Inbox, Incoming, Peer, PeerOptions, handshake};
