@@ -114,7 +114,6 @@ impl Topic {
 }
 
 pub(crate) struct Inner {
-    cfg: Arc<Config>,
     disabled: HashSet<String>,
     persist: Box<dyn TopicStatePersistence>,
     persist_topics: bool,
@@ -199,7 +198,7 @@ impl AlertService {
             rt,
             retry: opts.retry.clone(),
             shared: Arc::new(Shared {
-                cfg: cfg.clone(),
+                cfg: std::sync::RwLock::new(cfg.clone()),
                 http,
                 insecure_http,
                 http_timeout: opts.http_timeout,
@@ -209,7 +208,6 @@ impl AlertService {
                 service: weak.clone(),
             }),
             topics: Mutex::new(BTreeMap::new()),
-            cfg,
         });
         Ok(AlertService { inner })
     }
@@ -422,9 +420,18 @@ impl AlertService {
         stats
     }
 
-    /// The configuration the service was built with.
-    pub fn config(&self) -> &Config {
-        &self.inner.cfg
+    /// The configuration in use: the one the service was built with, or the last one given
+    /// to [`AlertService::update_config`].
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.shared.cfg()
+    }
+
+    /// Replaces the configuration the handler kinds read (the config API's overrides of
+    /// `[slack]`, `[smtp]`, ...): deliveries from now on use it. Options resolved when a
+    /// handler was built (a `post` handler's `[[httppost]]` endpoint) keep their value until
+    /// the handler is defined again.
+    pub fn update_config(&self, cfg: &Config) {
+        self.inner.shared.set_cfg(Arc::new(cfg.clone()));
     }
 }
 
@@ -439,7 +446,8 @@ impl Inner {
     fn build(&self, spec: &HandlerSpec) -> Result<HandlerEntry, HandlerError> {
         spec.validate()?;
         let disabled = self.disabled.contains(&spec.kind);
-        let action = Action::build(spec, &self.cfg, disabled).map_err(HandlerError::Create)?;
+        let action =
+            Action::build(spec, &self.shared.cfg(), disabled).map_err(HandlerError::Create)?;
         let matcher = if spec.match_.trim().is_empty() {
             None
         } else {

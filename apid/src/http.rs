@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(ping).head(ping))
         .merge(crate::cluster::routes())
         .merge(crate::alerts::routes())
+        .merge(crate::config_api::routes())
         .merge(crate::subscriptions::routes())
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))

@@ -12,17 +12,19 @@ pub mod alerts;
 pub mod api_json;
 pub mod cluster;
 pub mod cluster_alert;
+pub mod config_api;
 pub mod data_socket;
 pub mod http;
 pub mod ingest;
 pub mod json_patch;
+pub mod load_items;
 pub mod registry;
 pub mod subscriptions;
 pub mod tasks;
 pub mod templates;
 
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor, serve_until_stopped};
+use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -129,6 +131,8 @@ async fn serve() -> i32 {
         ingress: ingest::Ingress::default(),
         alerts: alerts.clone(),
     });
+    // The [load] directory's files are defined through the API itself.
+    let load_app = app.clone();
     let http_stop = cancel.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -138,7 +142,7 @@ async fn serve() -> i32 {
     info!(addr = %addr, "listening for HTTP requests");
     let _ = supervisor.send(Message::Ready).await;
 
-    match serve_until_stopped(&mut inbox, &mut term).await {
+    match load_items::serve_supervisor_link(&mut inbox, &mut term, load_app).await {
         StopReason::LinkClosed => info!("supervisor link closed; exiting"),
         StopReason::Shutdown => info!("shutting down: no longer accepting HTTP requests"),
         StopReason::Sigterm => info!("SIGTERM; shutting down"),

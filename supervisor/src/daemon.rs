@@ -2,6 +2,7 @@
 //! and stop them in order on SIGTERM/SIGINT.
 
 use crate::cli::{ConfigArgs, RunArgs};
+use crate::config_overrides::ConfigState;
 use crate::desired::{DesiredState, TEST_TASKS_ENV};
 use crate::keeper::{KeeperHandle, SupCtx, start_keeper};
 use crate::logging::{self, LogSettings};
@@ -174,6 +175,9 @@ async fn supervise(
             return 1;
         }
     };
+    // Stored config overrides apply before any child starts: every child gets the result.
+    let config = ConfigState::boot(cfg, &store).await;
+    let cfg = config.effective();
     let desired = DesiredState::from_test_hook(std::env::var(TEST_TASKS_ENV).ok().as_deref());
     if desired.counts().0 > 0 {
         warn!(tasks = ?desired.enabled().iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
@@ -181,7 +185,7 @@ async fn supervise(
     }
     let (service_tx, service_rx) = tokio::sync::mpsc::channel(64);
     let ctx = Arc::new(SupCtx {
-        config_toml: cfg.to_toml(),
+        config,
         log,
         table: ProcTable::default(),
         desired: desired.clone(),
@@ -198,6 +202,7 @@ async fn supervise(
         ready_tasks: Mutex::new(Default::default()),
         store: store.clone(),
         child_env,
+        apid: Mutex::new(None),
     });
     info!(
         version = kapacitor_ipc::VERSION,
@@ -217,11 +222,12 @@ async fn supervise(
         error!(error = %e, "cannot load the stored tasks");
     }
     tokio::spawn(service.run(service_rx));
+    crate::load::start(ctx.clone(), "start");
 
     let why = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
         _ = sigint.recv() => "SIGINT",
-        _ = async { loop { sighup.recv().await; info!("SIGHUP received; nothing to reload yet"); } } => "SIGHUP",
+        _ = async { loop { sighup.recv().await; crate::load::start(ctx.clone(), "SIGHUP"); } } => "SIGHUP",
     };
     notify::notify("STOPPING=1");
     let timeout = cfg.http.shutdown_timeout.as_duration();

@@ -47,9 +47,17 @@ pub struct SupCtx {
     pub store: StoreHandle,
     /// Extra environment of every child (`-disable-handlers` for apid).
     pub child_env: Vec<(String, String)>,
+    /// The link to the current apid, for the requests the supervisor makes (`[load]`).
+    pub apid: Mutex<Option<Peer>>,
 }
 
 impl SupCtx {
+    /// The link to apid while it is up.
+    pub fn apid_peer(&self) -> Option<Peer> {
+        let slot = self.apid.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().filter(|p| !p.is_closed()).cloned()
+    }
+
     /// Whether the current worker of task `id` has built its task.
     pub fn is_ready(&self, id: &str) -> bool {
         self.lock_ready().contains(id)
@@ -374,6 +382,9 @@ async fn run_once(
         signal_group(pid, Signal::SIGKILL);
         let status = child.wait().await;
         return crashed(status, started);
+    }
+    if *role == Role::Apid {
+        *ctx.apid.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer.clone());
     }
     let mut setup = vec![Message::Config {
         toml: ctx.config.toml(),

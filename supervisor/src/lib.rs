@@ -8,9 +8,11 @@
 pub mod alert_store;
 pub mod backoff;
 pub mod cli;
+pub mod config_overrides;
 pub mod daemon;
 pub mod desired;
 pub mod keeper;
+pub mod load;
 pub mod logging;
 pub mod notify;
 pub mod roles;

@@ -68,7 +68,7 @@ pub(crate) fn ok_200(s: u16) -> bool {
 
 impl HttpAction {
     pub async fn deliver(&self, ev: &Event, sh: &Shared) -> Result<(), DeliveryError> {
-        let cfg = &sh.cfg;
+        let cfg = &sh.cfg();
         let req = match self {
             HttpAction::Post(a) => a.request(ev)?,
             HttpAction::Slack(o) => chat::slack(o, ev, cfg)?,

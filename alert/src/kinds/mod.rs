@@ -83,7 +83,9 @@ impl DeliveryError {
 /// What delivery needs besides the event: shared clients, configuration and a way back into
 /// the service (for `publish` and `aggregate`).
 pub(crate) struct Shared {
-    pub cfg: Arc<Config>,
+    /// Swapped by [`crate::AlertService::update_config`] (config API overrides): deliveries
+    /// read it per event, so a changed `[slack] url` applies to the next event.
+    pub cfg: std::sync::RwLock<Arc<Config>>,
     pub http: reqwest::Client,
     pub insecure_http: reqwest::Client,
     pub http_timeout: Duration,
@@ -92,6 +94,16 @@ pub(crate) struct Shared {
     pub client_url: String,
     pub mqtt: MqttClients,
     pub service: Weak<crate::service::Inner>,
+}
+
+impl Shared {
+    pub fn cfg(&self) -> Arc<Config> {
+        self.cfg.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_cfg(&self, cfg: Arc<Config>) {
+        *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = cfg;
+    }
 }
 
 pub(crate) enum Action {

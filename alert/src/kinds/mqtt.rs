@@ -42,7 +42,8 @@ impl MqttAction {
     }
 
     pub async fn deliver(&self, ev: &Event, sh: &Shared) -> Result<(), DeliveryError> {
-        let brokers = &sh.cfg.mqtt;
+        let cfg = sh.cfg();
+        let brokers = &cfg.mqtt;
         let broker = if self.opts.broker_name.is_empty() {
             if brokers.len() == 1 {
                 brokers.first()
@@ -64,7 +65,7 @@ impl MqttAction {
         let lock = sh.mqtt.lock_for(&b.name);
         let _guard = lock.lock().await;
         let client_id = if b.client_id.is_empty() {
-            format!("kapacitor-{}-{}", sh.cfg.hostname, std::process::id())
+            format!("kapacitor-{}-{}", cfg.hostname, std::process::id())
         } else {
             b.client_id.clone()
         };

@@ -28,7 +28,8 @@ impl SmtpAction {
     }
 
     pub async fn deliver(&self, ev: &Event, sh: &Shared) -> Result<(), DeliveryError> {
-        let c = &sh.cfg.smtp;
+        let cfg = sh.cfg();
+        let c = &cfg.smtp;
         if !c.enabled {
             return Err(DeliveryError::permanent("service is not enabled"));
         }
@@ -62,7 +63,7 @@ impl SmtpAction {
                 c.port,
                 &c.username,
                 &c.password,
-                &sh.cfg.hostname,
+                &cfg.hostname,
                 &msg,
             ),
         )

@@ -61,7 +61,8 @@ impl SensuAction {
     }
 
     pub async fn deliver(&self, ev: &Event, sh: &Shared) -> Result<(), DeliveryError> {
-        let c = &sh.cfg.sensu;
+        let cfg = sh.cfg();
+        let c = &cfg.sensu;
         let source = render(&self.source, ev)?;
         if !VALID_SENSU_NAME.is_match(&ev.id) {
             return Err(DeliveryError::permanent(format!(
