@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::alerts::routes())
         .merge(crate::config_api::routes())
         .merge(crate::subscriptions::routes())
+        .merge(crate::recordings::routes())
+        .merge(crate::replays::routes())
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))
         .route("/write", write.clone())
@@ -54,7 +56,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(tasks::update_task)
                 .delete(tasks::delete_task),
         )
-        .route("/tasks/{id}/{endpoint}", get(tasks::task_endpoint))
+        .route("/tasks/{id}/{endpoint}", get(crate::replays::task_endpoint))
         .route(
             "/templates",
             get(templates::list_templates).post(templates::create_template),

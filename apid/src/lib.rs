@@ -18,7 +18,12 @@ pub mod http;
 pub mod ingest;
 pub mod json_patch;
 pub mod load_items;
+pub mod batch_recording;
+pub mod recordings;
 pub mod registry;
+pub mod replay_feed;
+pub mod replay_store;
+pub mod replays;
 pub mod subscriptions;
 pub mod tasks;
 pub mod templates;
@@ -123,6 +128,7 @@ async fn serve() -> i32 {
     cluster::init(&cfg.data_dir);
     cluster_alert::start(&cfg, alerts.clone());
     subscriptions::start(&cfg, registry.clone(), cancel.clone());
+    replays::start(&cfg, supervisor.clone(), registry.clone(), alerts.clone());
     let app = http::router(http::AppState {
         supervisor: supervisor.clone(),
         registry,

@@ -46,17 +46,25 @@ const FRAME_OVERHEAD: usize = 64;
 /// A point that can be routed: it names its measurement and serialises like [`Point`].
 pub trait Routable: Serialize {
     fn measurement(&self) -> &str;
+    /// An owned copy (stream recordings write it as line protocol).
+    fn to_point(&self) -> Point;
 }
 
 impl Routable for Point {
     fn measurement(&self) -> &str {
         &self.name
     }
+    fn to_point(&self) -> Point {
+        self.clone()
+    }
 }
 
 impl Routable for PointRef<'_> {
     fn measurement(&self) -> &str {
         &self.name
+    }
+    fn to_point(&self) -> Point {
+        PointRef::to_point(self)
     }
 }
 
@@ -287,6 +295,7 @@ impl Registry {
         if points.is_empty() {
             return;
         }
+        crate::recordings::tee(db, rp, points);
         let key = Dbrp {
             db: db.to_string(),
             rp: rp.to_string(),
@@ -416,6 +425,11 @@ impl Registry {
         peer.request_timeout(msg, timeout)
             .await
             .map_err(RequestError::Ipc)
+    }
+
+    /// The link of `task_id`'s worker, for a replay that feeds it with backpressure.
+    pub fn peer(&self, task_id: &str) -> Option<Peer> {
+        self.lock().get(task_id).map(|l| l.peer.clone())
     }
 
     /// Whether the worker of `task_id` is connected and has said what it wants: from then on
