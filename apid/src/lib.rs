@@ -10,6 +10,7 @@
 pub mod alert_host;
 pub mod alerts;
 pub mod api_json;
+pub mod batch_recording;
 pub mod cluster;
 pub mod cluster_alert;
 pub mod config_api;
@@ -18,7 +19,6 @@ pub mod http;
 pub mod ingest;
 pub mod json_patch;
 pub mod load_items;
-pub mod batch_recording;
 pub mod recordings;
 pub mod registry;
 pub mod replay_feed;
