@@ -203,8 +203,7 @@ fn read_srpl(path: &std::path::Path, tx: &mpsc::Sender<Chunk>) -> Result<(), Str
             Some(Err(e)) => Err(format!("reading the recording: {e}")),
         }
     };
-    loop {
-        let Some(db) = next(&mut line_no)? else { break };
+    while let Some(db) = next(&mut line_no)? {
         let start = line_no;
         if db.is_empty() {
             // Tolerate a trailing blank line only.
@@ -222,10 +221,8 @@ fn read_srpl(path: &std::path::Path, tx: &mpsc::Sender<Chunk>) -> Result<(), Str
             .next()
             .ok_or_else(|| format!("recording line {}: no point", start + 2))?;
         chunk.push((Dbrp { db, rp }, point));
-        if chunk.len() >= READ_CHUNK {
-            if tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
-                return Ok(()); // the replay stopped reading
-            }
+        if chunk.len() >= READ_CHUNK && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+            return Ok(()); // the replay stopped reading
         }
     }
     if !chunk.is_empty() {

@@ -161,10 +161,7 @@ pub fn start_replay_keeper(spec: TaskSpec, ctx: Arc<SupCtx>) -> KeeperHandle {
         ctx.set_ready(&role, false);
         let mut done = None;
         match outcome {
-            Outcome::Stopped {
-                done: d,
-                last_exit,
-            } => {
+            Outcome::Stopped { done: d, last_exit } => {
                 ctx.table.set_exited(&role, ProcState::Stopped, last_exit);
                 done = d;
             }
@@ -178,8 +175,9 @@ pub fn start_replay_keeper(spec: TaskSpec, ctx: Arc<SupCtx>) -> KeeperHandle {
                 warn!(role = %role, last_exit = %last_exit, "replay worker exited; not restarting it");
                 ctx.table
                     .set_exited(&role, ProcState::Failed, Some(last_exit.clone()));
-                ctx.table
-                    .update(&role, |r| r.error = Some(format!("replay worker exited: {last_exit}")));
+                ctx.table.update(&role, |r| {
+                    r.error = Some(format!("replay worker exited: {last_exit}"))
+                });
             }
         }
         // The handle's stop resolves once this task ends (its `done` is dropped then).

@@ -102,8 +102,17 @@ fn batch_and_query_recordings_replay_into_their_tasks() {
     let v = wait_status(&d, "/kapacitor/v1/recordings/b1", "finished");
     assert_eq!(v["error"], "");
     let file = replay_dir.join("b1.brpl");
-    let out = Command::new("unzip").arg("-p").arg(&file).arg("0").output().unwrap();
-    assert!(out.status.success(), "{} is not a zip with entry 0", file.display());
+    let out = Command::new("unzip")
+        .arg("-p")
+        .arg(&file)
+        .arg("0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} is not a zip with entry 0",
+        file.display()
+    );
     let batches: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -212,5 +221,9 @@ fn batch_and_query_recordings_replay_into_their_tasks() {
         "/kapacitor/v1/replays",
         &json!({"task": "cpu_stream", "recording": "b1"}),
     );
-    assert_eq!(r.status, 400, "a batch recording into a stream task: {}", r.body);
+    assert_eq!(
+        r.status, 400,
+        "a batch recording into a stream task: {}",
+        r.body
+    );
 }

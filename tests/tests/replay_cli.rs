@@ -53,8 +53,15 @@ fn record_replay_list_and_delete_through_the_cli() {
         "stream\n    |from()\n        .measurement('cpu')\n    |httpOut('out')\n",
     )
     .unwrap();
-    f.cli(&["define", "cpu_out", "-tick", "out.tick", "-dbrp", "telegraf.autogen"])
-        .ok();
+    f.cli(&[
+        "define",
+        "cpu_out",
+        "-tick",
+        "out.tick",
+        "-dbrp",
+        "telegraf.autogen",
+    ])
+    .ok();
 
     // -no-wait prints the id of the running recording at once.
     let out = f.cli(&[
@@ -71,11 +78,24 @@ fn record_replay_list_and_delete_through_the_cli() {
     assert_eq!(out.ok(), "r1\n");
     let table = f.cli(&["list", "recordings"]);
     assert!(table.ok().starts_with("ID"), "{}", table.stdout);
-    assert_eq!(row(&table.stdout, "r1").unwrap()[1..3], ["stream", "running"]);
+    assert_eq!(
+        row(&table.stdout, "r1").unwrap()[1..3],
+        ["stream", "running"]
+    );
 
     // Points now, then one past the stop: the recording finishes.
-    f.d.write("telegraf", "autogen", "s", "cpu,host=a value=1\ncpu,host=b value=2");
-    f.d.write("telegraf", "autogen", "s", &format!("cpu value=3 {}", now_s() + 3600));
+    f.d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        "cpu,host=a value=1\ncpu,host=b value=2",
+    );
+    f.d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        &format!("cpu value=3 {}", now_s() + 3600),
+    );
     eventually(EVENTUALLY, "r1 finished", || {
         let t = f.cli(&["list", "recordings"]).stdout;
         (row(&t, "r1")?[2] == "finished").then_some(())
@@ -124,7 +144,11 @@ fn record_replay_list_and_delete_through_the_cli() {
     let p1: Value = f.d.get("/kapacitor/v1/replays/p1").json();
     assert_eq!(
         (&p1["status"], &p1["recording-time"], &p1["clock"]),
-        (&Value::from("finished"), &Value::from(true), &Value::from("fast"))
+        (
+            &Value::from("finished"),
+            &Value::from(true),
+            &Value::from("fast")
+        )
     );
     assert_eq!(p1["stats"]["node-stats"]["from1"]["emitted"], 2, "{p1}");
     let table = f.cli(&["list", "replays"]);
@@ -151,10 +175,7 @@ fn record_replay_list_and_delete_through_the_cli() {
         let v = f.d.get("/kapacitor/v1/replays/p2").json();
         (v["status"] == "finished").then_some(())
     });
-    assert_eq!(
-        f.d.get("/kapacitor/v1/replays/p2").json()["clock"],
-        "real"
-    );
+    assert_eq!(f.d.get("/kapacitor/v1/replays/p2").json()["clock"], "real");
 
     // Errors a user sees.
     let out = f.cli(&["replay", "-task", "nope", "-recording", "r1"]);

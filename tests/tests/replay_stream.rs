@@ -102,8 +102,20 @@ fn a_stream_recording_tees_the_tasks_points_into_a_kapacitor_srpl_file() {
     let v = r.json();
     assert_eq!(v["link"]["href"], "/kapacitor/v1/recordings/rec1");
     assert_eq!(
-        (&v["id"], &v["type"], &v["status"], &v["size"], &v["progress"]),
-        (&json!("rec1"), &json!("stream"), &json!("running"), &json!(0), &json!(0.0))
+        (
+            &v["id"],
+            &v["type"],
+            &v["status"],
+            &v["size"],
+            &v["progress"]
+        ),
+        (
+            &json!("rec1"),
+            &json!("stream"),
+            &json!("running"),
+            &json!(0),
+            &json!(0.0)
+        )
     );
     assert_eq!(d.get(&format!("{RECORDINGS}/rec1")).status, 202);
 
@@ -117,7 +129,10 @@ fn a_stream_recording_tees_the_tasks_points_into_a_kapacitor_srpl_file() {
         &format!("{RECORDINGS}/stream"),
         &json!({"task": "nope", "stop": stop}),
     );
-    assert_eq!((r.status, r.json()["error"].clone()), (404, json!("no task exists")));
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (404, json!("no task exists"))
+    );
     let r = d.post_json(
         &format!("{RECORDINGS}/stream"),
         &json!({"id": "bad id", "task": "cpu_rec", "stop": stop}),
@@ -142,13 +157,22 @@ fn a_stream_recording_tees_the_tasks_points_into_a_kapacitor_srpl_file() {
         ),
     );
     d.write("other", "autogen", "s", &format!("cpu value=9 {}", T0 + 3));
-    d.write("telegraf", "autogen", "s", &format!("cpu,host=a value=4 {}", T0 + 10));
+    d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        &format!("cpu,host=a value=4 {}", T0 + 10),
+    );
     assert_eq!(d.get(&format!("{RECORDINGS}/rec1")).status, 202);
     d.write(
         "telegraf",
         "autogen",
         "s",
-        &format!("cpu,host=a value=5 {}\ncpu,host=a value=6 {}", T0 + 11, T0 + 5),
+        &format!(
+            "cpu,host=a value=5 {}\ncpu,host=a value=6 {}",
+            T0 + 11,
+            T0 + 5
+        ),
     );
     let v = wait_status(&d, &format!("{RECORDINGS}/rec1"), "finished");
     assert_eq!(d.get(&format!("{RECORDINGS}/rec1")).status, 200);
@@ -243,7 +267,10 @@ fn a_replay_runs_the_task_in_its_own_worker_and_its_alerts_fire() {
 
     // The copied file was registered at start.
     let rec = d.get(&format!("{RECORDINGS}/copied")).json();
-    assert_eq!((&rec["type"], &rec["status"]), (&json!("stream"), &json!("finished")));
+    assert_eq!(
+        (&rec["type"], &rec["status"]),
+        (&json!("stream"), &json!("finished"))
+    );
 
     let r = d.post_json(
         REPLAYS,
@@ -253,8 +280,20 @@ fn a_replay_runs_the_task_in_its_own_worker_and_its_alerts_fire() {
     let v = r.json();
     assert_eq!(v["link"]["href"], "/kapacitor/v1/replays/rp1");
     assert_eq!(
-        (&v["task"], &v["recording"], &v["clock"], &v["recording-time"], &v["status"]),
-        (&json!("cpu_alert"), &json!("copied"), &json!("fast"), &json!(true), &json!("running"))
+        (
+            &v["task"],
+            &v["recording"],
+            &v["clock"],
+            &v["recording-time"],
+            &v["status"]
+        ),
+        (
+            &json!("cpu_alert"),
+            &json!("copied"),
+            &json!("fast"),
+            &json!(true),
+            &json!("running")
+        )
     );
     let v = wait_status(&d, &format!("{REPLAYS}/rp1"), "finished");
     assert_eq!(v["error"], "");
@@ -291,10 +330,16 @@ fn a_replay_runs_the_task_in_its_own_worker_and_its_alerts_fire() {
     wait_status(&d, &format!("{REPLAYS}/rp2"), "finished");
     let alerts = alert_times_and_levels(&endpoint, 6);
     for (time, _) in &alerts[3..] {
-        assert!(time.as_str() > before.as_str(), "{time} is not rebased to now ({before})");
+        assert!(
+            time.as_str() > before.as_str(),
+            "{time} is not rebased to now ({before})"
+        );
     }
     assert_eq!(
-        alerts[3..].iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+        alerts[3..]
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>(),
         ["CRITICAL", "CRITICAL", "OK"]
     );
 
@@ -311,7 +356,10 @@ fn a_replay_runs_the_task_in_its_own_worker_and_its_alerts_fire() {
 
     // Refusals.
     let r = d.post_json(REPLAYS, &json!({"task": "nope", "recording": "copied"}));
-    assert_eq!((r.status, r.json()["error"].clone()), (404, json!("task load: no task exists")));
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (404, json!("task load: no task exists"))
+    );
     let r = d.post_json(REPLAYS, &json!({"task": "cpu_alert", "recording": "nope"}));
     assert_eq!(
         (r.status, r.json()["error"].clone()),
@@ -372,10 +420,7 @@ fn a_real_clock_replay_keeps_the_spacing_and_serves_the_tasks_httpout_while_it_r
     assert_eq!(status.status, 202, "still running: {}", status.body);
     // The last point is due six seconds after the start: it cannot be the first one seen.
     assert_ne!(first[0], json!(rfc3339(T0 + 6)), "{first:?}");
-    assert_eq!(
-        d.get(&format!("{REPLAYS}/slow1")).json()["clock"],
-        "real"
-    );
+    assert_eq!(d.get(&format!("{REPLAYS}/slow1")).json()["clock"], "real");
     let v = wait_status(&d, &format!("{REPLAYS}/slow1"), "finished");
     assert_eq!(v["stats"]["node-stats"]["from1"]["emitted"], 4, "{v}");
     // Once it ended the endpoint is the (stopped) task's again.
