@@ -397,20 +397,24 @@ async fn run(
             task.vars.to_string()
         },
     };
-    match svc
+    let started = match svc
         .supervisor
         .request_timeout(Message::ReplayWorkerStart { spec }, IPC_TIMEOUT)
         .await
     {
-        Ok(Message::Done) => {}
-        Ok(Message::Error { message } | Message::Rejected { message }) => return Err(message),
-        Ok(other) => {
-            return Err(format!(
-                "unexpected answer from the supervisor: {}",
-                other.name()
-            ));
-        }
-        Err(e) => return Err(format!("supervisor unavailable: {e}")),
+        Ok(Message::Done) => Ok(()),
+        Ok(Message::Rejected { message }) => return Err(message),
+        Ok(Message::Error { message }) => Err(message),
+        Ok(other) => Err(format!(
+            "unexpected answer from the supervisor: {}",
+            other.name()
+        )),
+        Err(e) => Err(format!("supervisor unavailable: {e}")),
+    };
+    if let Err(e) = started {
+        // A worker that failed to build the task keeps its row until it is stopped.
+        stop_worker(svc, id).await;
+        return Err(e);
     }
     add_running(svc, &task.id, id);
     let result = feed_and_drain(svc, id, task, source, pace).await;

@@ -463,3 +463,45 @@ fn running_recordings_and_replays_fail_at_restart_and_unknown_files_register() {
         (&json!("batch"), &json!("finished"), &json!(2))
     );
 }
+
+#[test]
+fn a_replay_whose_task_cannot_start_fails_and_leaves_no_worker_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(replay_dir(tmp.path())).unwrap();
+    gzip_to(
+        &replay_dir(tmp.path()).join("one.srpl"),
+        &format!("telegraf\nautogen\ncpu value=1 {T0}000000000\n"),
+    );
+    let d = start(tmp.path());
+    // The language accepts the script; the engine refuses to build it in the worker.
+    define(
+        &d,
+        "broken",
+        "stream|from().measurement('cpu')|alert().id('{{ .Name ')",
+        "disabled",
+    );
+    let r = d.post_json(
+        REPLAYS,
+        &json!({"id": "rb", "task": "broken", "recording": "one"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = wait_status(&d, &format!("{REPLAYS}/rb"), "failed");
+    assert!(!v["error"].as_str().unwrap().is_empty(), "{v}");
+    eventually(EVENTUALLY, "no replay worker row", || {
+        d.child("rb").is_none().then_some(())
+    });
+    // The id is free again for a replay that works.
+    define(
+        &d,
+        "fine",
+        "stream|from().measurement('cpu')|httpOut('out')",
+        "disabled",
+    );
+    assert_eq!(d.delete(&format!("{REPLAYS}/rb")).status, 204);
+    let r = d.post_json(
+        REPLAYS,
+        &json!({"id": "rb", "task": "fine", "recording": "one"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    wait_status(&d, &format!("{REPLAYS}/rb"), "finished");
+}
