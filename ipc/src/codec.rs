@@ -146,8 +146,8 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::ConfigUpdated {
-                toml: String::new(),
+            msg: Message::ClusterAlertSynced {
+                members: Vec::new(),
             },
         })
         .unwrap();

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 65;
+pub const MESSAGE_VARIANTS: u32 = 66;
 
 /// Every message of every connection.
 ///
@@ -454,6 +454,12 @@ pub enum Message {
     ConfigUpdated {
         toml: String,
     },
+    /// gossipd → apid: the members this gossipd has completed a full alert-state exchange
+    /// with since it started (sent when apid links and whenever it grows). A member that
+    /// (re)starts holds its events until it has, so it knows what the others delivered.
+    ClusterAlertSynced {
+        members: Vec<String>,
+    },
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -597,6 +603,7 @@ impl Message {
             Message::ClusterHandlers { .. } => "ClusterHandlers",
             Message::ClusterAlertClaim { .. } => "ClusterAlertClaim",
             Message::ClusterAlertClaimed { .. } => "ClusterAlertClaimed",
+            Message::ClusterAlertSynced { .. } => "ClusterAlertSynced",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",
