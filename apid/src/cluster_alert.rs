@@ -83,6 +83,13 @@ pub struct ClusterAlert {
     /// window is over; until then events on named topics are held.
     settled: AtomicBool,
     held: Mutex<Vec<Event>>,
+    /// Completion notices that arrived before the scheduler existed (gossipd linked, the
+    /// membership not known yet): applied when it is created, so an event another member
+    /// delivered meanwhile is not delivered again here.
+    early_notices: Mutex<Vec<Notice>>,
+    /// Members gossipd has exchanged the alert state (handlers, recent notices) with since
+    /// it started: settling waits for every alive member to be among them.
+    synced_with: Mutex<HashSet<String>>,
     /// Handlers changed through this member's API and not yet seen in a replicated set:
     /// (topic, id) → (spec JSON, or None for a delete; when the change was made).
     local: Mutex<HashMap<HandlerKey, LocalChange>>,
@@ -180,6 +187,8 @@ pub fn start(cfg: &Config, host: AlertHost) {
         started: std::time::Instant::now(),
         settled: AtomicBool::new(false),
         held: Mutex::new(Vec::new()),
+        early_notices: Mutex::new(Vec::new()),
+        synced_with: Mutex::new(HashSet::new()),
     };
     if CLUSTER.set(c).is_err() {
         return;
@@ -220,6 +229,8 @@ pub fn debug_vars(
                 "notification-dropped": c.notification_dropped,
                 "suppressed": c.suppressed,
                 "forwarded": c.forwarded,
+                "claimed": c.claimed,
+                "claims-unanswered": c.claims_unanswered,
                 "pending": pending,
                 "members": members,
                 "held": get().map(|c| lock(&c.held).len()).unwrap_or(0),
@@ -471,8 +482,16 @@ impl ClusterAlert {
                         if let Some(st) = n.state.take() {
                             states.push((n.key.topic.clone(), n.key.event_id.clone(), st));
                         }
-                        if let Some(s) = s.as_mut() {
-                            s.notice(n, ms);
+                        match s.as_mut() {
+                            Some(s) => {
+                                s.notice(n, ms);
+                            }
+                            None => {
+                                let mut early = lock(&self.early_notices);
+                                if early.len() < HOLD_MAX {
+                                    early.push(n);
+                                }
+                            }
                         }
                     }
                     Err(e) => warn!(error = %e, "unreadable completion notice"),
@@ -568,6 +587,9 @@ impl ClusterAlert {
                                     }
                                     Message::ClusterAlertNotices { notices_json } => {
                                         self.notices(notices_json)
+                                    }
+                                    Message::ClusterAlertSynced { members } => {
+                                        lock(&self.synced_with).extend(members)
                                     }
                                     other => debug!(msg = other.name(), "ignored from gossipd"),
                                 }
@@ -671,9 +693,16 @@ impl ClusterAlert {
             else {
                 continue;
             };
-            // Persisted peers not heard from since gossipd started: the owners computed now
-            // could differ from everyone else's.
-            let known = view.members.iter().all(|m| m.status != "unknown");
+            // Settled once every persisted peer has been heard from (else the owners computed
+            // now could differ from everyone else's) and gossipd has exchanged the recent
+            // notices with every alive member (else this member does not know what the
+            // others delivered while it was away).
+            let known = view.members.iter().all(|m| m.status != "unknown") && {
+                let synced = lock(&self.synced_with);
+                view.members.iter().all(|m| {
+                    m.status != "alive" || m.id == view.local_member_id || synced.contains(&m.id)
+                })
+            };
             let alive: Vec<String> = view
                 .members
                 .iter()
@@ -694,7 +723,13 @@ impl ClusterAlert {
             seen = Some(now_alive);
             let mut s = lock(&self.sched);
             let sched = s.get_or_insert_with(|| {
-                DedupScheduler::new(view.local_member_id.clone(), self.redundancy, self.delay)
+                let mut sched =
+                    DedupScheduler::new(view.local_member_id.clone(), self.redundancy, self.delay);
+                let ms = now_ms();
+                for n in std::mem::take(&mut *lock(&self.early_notices)) {
+                    sched.notice(n, ms);
+                }
+                sched
             });
             sched.set_members(alive);
             sched.expire(now_ms());
@@ -766,7 +801,9 @@ impl ClusterAlert {
                     }
                     notice.state = Some(ev.state().to_persisted_json());
                     let j = serde_json::to_string(&notice).unwrap_or_default();
-                    done.entry(others.clone()).or_default().push(j);
+                    // No peers named: gossipd sends to every member alive in its own view,
+                    // which is fresher than this one.
+                    done.entry(Vec::new()).or_default().push(j);
                 }
             }
         }
@@ -851,6 +888,13 @@ impl ClusterAlert {
             by: String,
             keys: Vec<NoticeKey>,
         }
+        // Events held while this member settles are its own to deliver (or claim) once it
+        // knows the membership: to a claimant they count as held here.
+        let held: HashSet<NoticeKey> = if self.settled.load(Ordering::Acquire) {
+            HashSet::new()
+        } else {
+            lock(&self.held).iter().map(NoticeKey::of).collect()
+        };
         let mut s = lock(&self.sched);
         let (me, answers_json) = match (serde_json::from_str::<Claim>(claim_json), s.as_mut()) {
             (Ok(c), Some(s)) => {
@@ -858,7 +902,13 @@ impl ClusterAlert {
                 let answers: Vec<ClaimAnswer> = c
                     .keys
                     .iter()
-                    .map(|k| s.answer_claim(k, &c.by, ms))
+                    .map(|k| {
+                        if held.contains(k) {
+                            ClaimAnswer::Mine
+                        } else {
+                            s.answer_claim(k, &c.by, ms)
+                        }
+                    })
                     .collect();
                 (s.me().to_string(), serde_json::to_string(&answers).ok())
             }
@@ -866,8 +916,16 @@ impl ClusterAlert {
                 warn!(error = %e, "unreadable claim");
                 (String::new(), None)
             }
-            // Membership not known yet: no state to answer from.
-            (_, None) => (String::new(), None),
+            // Membership not known yet: nothing to record a grant in. Held events are still
+            // this member's; about anything else it cannot answer (the claimant fails open).
+            (Ok(c), None) => {
+                let all_held = c.keys.iter().all(|k| held.contains(k));
+                let answers = vec![ClaimAnswer::Mine; c.keys.len()];
+                let json = all_held
+                    .then(|| serde_json::to_string(&answers).ok())
+                    .flatten();
+                (String::new(), json)
+            }
         };
         Message::ClusterAlertClaimed {
             answers: vec![kapacitor_ipc::ClaimAnswers {

@@ -66,11 +66,12 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
         if !subscribed && matches!(inc.msg, Message::ClusterHandlersRequest) {
             subscribed = true;
             repl.set_apid_link(Some(peer.clone()));
-            tokio::spawn(push_loop(
-                peer.clone(),
-                repl.subscribe(),
-                repl.subscribe_forwards(),
-            ));
+            // Subscribed before the snapshots are taken: what changes in between arrives
+            // twice (harmless) rather than not at all.
+            let pushes = repl.subscribe();
+            let forwards = repl.subscribe_forwards();
+            let kept = vec![repl.notices_message(), repl.synced_message()];
+            tokio::spawn(push_loop(peer.clone(), kept, pushes, forwards));
         }
         // Each request on its own task: a slow `member add` must not hold up a list.
         tokio::spawn(answer(inc, handle.clone(), repl.clone()));
@@ -79,10 +80,16 @@ async fn serve(stream: UnixStream, handle: Handle, repl: Arc<Replication>) {
 
 async fn push_loop(
     peer: kapacitor_ipc::Peer,
+    kept: Vec<Message>,
     mut pushes: tokio::sync::broadcast::Receiver<Message>,
     mut forwards: tokio::sync::mpsc::Receiver<Message>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    for m in kept {
+        if peer.send(m).await.is_err() {
+            return;
+        }
+    }
     loop {
         let pushed = tokio::select! {
             m = pushes.recv() => m,

@@ -120,6 +120,9 @@ pub struct Replication {
     sending: std::sync::atomic::AtomicBool,
     /// apid's long-lived link, to relay claims from other members to it.
     apid: Mutex<Option<Peer>>,
+    /// Members a full exchange (`alert.sync`, either way) completed with since this gossipd
+    /// started: apid holds events at its start until every alive member is among them.
+    synced: Mutex<HashSet<String>>,
 }
 
 /// How long a claimant waits for an earlier owner's answer. An owner that is down refuses
@@ -148,6 +151,7 @@ impl Replication {
             outgoing: Mutex::new(HashMap::new()),
             sending: std::sync::atomic::AtomicBool::new(false),
             apid: Mutex::new(None),
+            synced: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -185,6 +189,33 @@ impl Replication {
                     "forwarded alert event dropped: apid is not keeping up"
                 );
             }
+        }
+    }
+
+    /// Every completion notice kept here: what a newly linked apid missed while it was not
+    /// connected (it starts, or restarts, after gossipd took them).
+    pub fn notices_message(&self) -> Message {
+        Message::ClusterAlertNotices {
+            notices_json: self.lock().notices.all(),
+        }
+    }
+
+    /// The members a full exchange completed with, as apid receives them.
+    pub fn synced_message(&self) -> Message {
+        let synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        Message::ClusterAlertSynced {
+            members: synced.iter().cloned().collect(),
+        }
+    }
+
+    fn mark_synced(&self, member: Uuid) {
+        let new = self
+            .synced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(member.to_string());
+        if new {
+            let _ = self.to_apid.send(self.synced_message());
         }
     }
 
@@ -381,9 +412,13 @@ impl Replication {
     }
 
     /// apid delivered events: keep the notices and send them straight to the other owners.
+    /// apid delivered events: keep the notices and send them straight to `peers`, or to
+    /// every member alive now when `peers` is empty. gossipd's view is the freshest: a member
+    /// that becomes alive after this gets the notices in the full exchange that follows.
     pub async fn done(&self, handle: &Handle, peers: &[String], notices: Vec<String>) {
         self.lock().notices.merge(notices.clone(), now_ms());
-        push(handle, "alert.notices", encode(&notices), Some(peers)).await;
+        let to = (!peers.is_empty()).then_some(peers);
+        push(handle, "alert.notices", encode(&notices), to).await;
     }
 
     /// apid does not own an event's topic: send it to the owners.
@@ -458,10 +493,11 @@ impl Replication {
                 handlers.merge_handlers(entries);
                 Ok(Vec::new())
             }),
-            service("alert.sync", move |_, body| {
+            service("alert.sync", move |from, body| {
                 let theirs: SyncBody = decode(&body)?;
                 let ours = sync.sync_body();
                 sync.merge_sync(theirs);
+                sync.mark_synced(from);
                 Ok(encode(&ours))
             }),
             service("alert.forward", move |from, body| {
@@ -511,34 +547,38 @@ impl Replication {
                 .filter(|m| m.status == Status::Alive && m.id != view.local_id)
                 .map(|m| (m.id, m.rpc_address.clone()))
                 .collect();
-            let mut targets: Vec<String> = alive
+            let mut targets: Vec<(Uuid, String)> = alive
                 .iter()
                 .filter(|(id, _)| !alive_before.contains(id))
-                .map(|(_, a)| a.clone())
+                .map(|(id, a)| (*id, a.clone()))
                 .collect();
             if full && targets.is_empty() {
-                let all: Vec<&String> = alive.values().collect();
+                let all: Vec<(&Uuid, &String)> = alive.iter().collect();
                 if !all.is_empty() {
-                    targets.push(all[rand::random_range(0..all.len())].clone());
+                    let (id, a) = all[rand::random_range(0..all.len())];
+                    targets.push((*id, a.clone()));
                 }
             }
             alive_before = alive.keys().copied().collect();
-            for addr in targets {
+            for (id, addr) in targets {
                 let me = self.clone();
                 let handle = handle.clone();
-                tokio::spawn(async move { me.sync_with(&handle, &addr).await });
+                tokio::spawn(async move { me.sync_with(&handle, id, &addr).await });
             }
         }
     }
 
-    async fn sync_with(&self, handle: &Handle, addr: &str) {
+    async fn sync_with(&self, handle: &Handle, id: Uuid, addr: &str) {
         let req = Request::Peer {
             service: "alert.sync".into(),
             body: encode(&self.sync_body()),
         };
         match rpc::call(addr, handle, &req, PUSH_TIMEOUT).await {
             Ok(Response::Peer(body)) => match decode::<SyncBody>(&body) {
-                Ok(theirs) => self.merge_sync(theirs),
+                Ok(theirs) => {
+                    self.merge_sync(theirs);
+                    self.mark_synced(id);
+                }
                 Err(e) => warn!(peer = %addr, error = %e, "bad alert sync answer"),
             },
             Ok(other) => debug!(peer = %addr, answer = ?other, "alert sync refused"),

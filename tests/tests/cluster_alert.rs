@@ -9,6 +9,10 @@ mod alerting_helpers;
 mod cluster_alert_helpers;
 #[path = "support/cluster_helpers.rs"]
 mod cluster_helpers;
+// The very function the daemons use, to put the task on a chosen owner.
+#[path = "../../alert/src/cluster/ownership.rs"]
+#[allow(dead_code)]
+mod ownership;
 
 use alerting_helpers::{Endpoint, TOPICS, enable_task, topic_events};
 use cluster_helpers::{Member, ctl, wait_converged};
@@ -168,4 +172,40 @@ fn a_member_that_joins_receives_the_topic_states_of_the_cluster() {
     // Levels too: half critical, half warning.
     let crit = want.iter().filter(|(_, l)| l == "CRITICAL").count();
     assert_eq!(crit, 10);
+}
+
+#[test]
+fn a_later_owner_claims_from_the_first_and_delivers_once() {
+    // The task runs only on the topic's second owner: the first never sees the events
+    // (only non-owners forward), so every wait runs out and the second owner claims each
+    // event from the first over RPC, which grants it (it never saw it) and answers.
+    const EVENTS: usize = 20;
+    let (a, b, c) = three("redundancy = 2\ndelay-per-member = \"500ms\"");
+    let ms = [&a, &b, &c];
+    let ids: Vec<String> = ms
+        .iter()
+        .map(|m| cluster_alert_helpers::member_id(m))
+        .collect();
+    let order = ownership::owners("cpu", &ids, 2);
+    let second = ms[ids.iter().position(|i| *i == order[1]).unwrap()];
+    let endpoint = Endpoint::start(false);
+    cluster_alert_helpers::post_handler(&a, &[&b, &c], &endpoint.url);
+    enable_task(
+        &second.daemon,
+        "cpu_alert",
+        cluster_alert_helpers::SCRIPT,
+        "db",
+    );
+    cluster_alert_helpers::wait_alerting_ready(&ms);
+    let lines: Vec<String> = (0..EVENTS).map(cluster_alert_helpers::event_line).collect();
+    second
+        .daemon
+        .write("db", "autogen", "ns", &lines.join("\n"));
+    endpoint.wait_for(EVENTS);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(endpoint.hits().len(), EVENTS, "each event once");
+    let counter = |name: &str| cluster_alert_helpers::counter(second, name);
+    assert_eq!(counter("claimed"), EVENTS as u64);
+    assert_eq!(counter("claims-unanswered"), 0, "the first owner answered");
+    assert_eq!(counter("secondary-handle-count"), EVENTS as u64);
 }

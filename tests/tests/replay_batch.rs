@@ -4,7 +4,6 @@
 //! of newline-delimited batch JSON), and the replayed task's alerts really fire.
 
 #[path = "support/alerting_helpers.rs"]
-#[allow(dead_code)]
 mod alerting_helpers;
 #[path = "support/influxdb_helpers.rs"]
 mod helpers;

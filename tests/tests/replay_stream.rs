@@ -4,7 +4,6 @@
 //! fast and real clock, recording time on and off, and what a restart leaves.
 
 #[path = "support/alerting_helpers.rs"]
-#[allow(dead_code)]
 mod alerting_helpers;
 
 use alerting_helpers::Endpoint;

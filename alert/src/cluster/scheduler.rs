@@ -93,6 +93,11 @@ pub struct Counters {
     pub suppressed: u64,
     /// Events sent on to the owners.
     pub forwarded: u64,
+    /// Events this member claimed from earlier owners because its wait ran out.
+    pub claimed: u64,
+    /// Claims no earlier owner answered (dead, partitioned, overloaded): delivered here
+    /// anyway, which may duplicate what an owner that did not answer delivered.
+    pub claims_unanswered: u64,
 }
 
 struct Pending<T> {
@@ -340,6 +345,10 @@ impl<T> DedupScheduler<T> {
         now: Instant,
     ) -> Option<T> {
         self.claiming.remove(&due.key);
+        self.counters.claimed += 1;
+        if answers.iter().all(Option::is_none) {
+            self.counters.claims_unanswered += 1;
+        }
         // A completion notice that arrived while the claim was out.
         let done = self.log.get(&due.key).is_some_and(|n| n.by != self.me)
             || answers.contains(&Some(ClaimAnswer::Done));

@@ -417,6 +417,8 @@ fn notices_slower_than_the_wait_make_no_duplicates() {
     assert_eq!(per.len(), 500, "lost events");
     let dups = per.values().filter(|n| **n > 1).count();
     assert_eq!(dups, 0, "duplicates");
+    let claimed: u64 = sim.nodes.values().map(|n| n.counters().claimed).sum();
+    assert!(claimed > 0, "the later owners' waits ran out: they claimed");
     for n in sim.nodes.values() {
         assert_eq!(n.pending(), 0);
     }
