@@ -86,6 +86,29 @@ async fn list_recordings(uri: Uri) -> Response {
     let Some(svc) = service() else {
         return unavailable_response();
     };
+    list_response(
+        &uri,
+        svc.store.recordings.all(),
+        "recordings",
+        RECORDING_FIELDS,
+        RECORDING_FIELDS,
+        |r| (r.date.as_str(), r.id.as_str()),
+        recording_json,
+    )
+}
+
+/// `GET /recordings` and `GET /replays`: Kapacitor's list parameters (`pattern`, `fields`,
+/// `offset`, `limit`) over `all`, newest first as its date index read backwards.
+/// `date_id` gives an item's date and id; `to_json` its full object.
+pub(crate) fn list_response<T>(
+    uri: &Uri,
+    mut all: Vec<T>,
+    key: &str,
+    default_fields: &[&str],
+    known: &[&str],
+    date_id: impl Fn(&T) -> (&str, &str),
+    to_json: impl Fn(&T) -> Map<String, Value>,
+) -> Response {
     let q = parse_query(uri.query());
     let lp = match list_params(&q) {
         Ok(l) => l,
@@ -94,28 +117,23 @@ async fn list_recordings(uri: Uri) -> Response {
     let fields: Vec<String> = lp
         .fields
         .clone()
-        .unwrap_or_else(|| RECORDING_FIELDS.iter().map(|s| s.to_string()).collect());
-    if let Some(bad) = fields
-        .iter()
-        .find(|f| !RECORDING_FIELDS.contains(&f.as_str()))
-    {
+        .unwrap_or_else(|| default_fields.iter().map(|s| s.to_string()).collect());
+    if let Some(bad) = fields.iter().find(|f| !known.contains(&f.as_str())) {
         return bad_request(&format!(
             "unsupported field {}",
             crate::api_json::go_quote(bad)
         ));
     }
-    let mut all = svc.store.recordings.all();
-    // Newest first, as Kapacitor's date index read backwards.
-    all.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.id.cmp(&a.id)));
-    let selected = lp.select(all.iter().map(|r| r.id.as_str()));
+    all.sort_by(|a, b| date_id(b).cmp(&date_id(a)));
+    let selected = lp.select(all.iter().map(|r| date_id(r).1));
     let mut out = Vec::new();
-    for r in all.iter().filter(|r| selected.contains(&r.id.as_str())) {
-        match pick_fields(&recording_json(r), &fields, RECORDING_FIELDS) {
+    for r in all.iter().filter(|r| selected.contains(&date_id(r).1)) {
+        match pick_fields(&to_json(r), &fields, known) {
             Ok(v) => out.push(v),
             Err(e) => return e,
         }
     }
-    crate::api_json::pretty_response(StatusCode::OK, &json!({ "recordings": out }))
+    crate::api_json::pretty_response(StatusCode::OK, &json!({ key: out }))
 }
 
 async fn get_recording(Path(id): Path<String>) -> Response {

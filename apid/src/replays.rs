@@ -10,9 +10,9 @@
 //! from the replay's worker while it runs.
 
 use crate::alert_host::AlertHost;
-use crate::api_json::{api_error, bad_request, list_params, parse_query, pick_fields};
+use crate::api_json::{api_error, bad_request};
 use crate::http::{AppState, BASE, IPC_TIMEOUT};
-use crate::recordings::{new_id, parse_json, unavailable_response};
+use crate::recordings::{list_response, new_id, parse_json, unavailable_response};
 use crate::registry::Registry;
 use crate::replay_store::{FAILED, FINISHED, RUNNING, ReplayMeta, Store};
 use axum::Router;
@@ -163,32 +163,15 @@ async fn list_replays(uri: Uri) -> Response {
     let Some(svc) = service() else {
         return unavailable_response();
     };
-    let q = parse_query(uri.query());
-    let lp = match list_params(&q) {
-        Ok(l) => l,
-        Err(e) => return e,
-    };
-    let fields: Vec<String> = lp
-        .fields
-        .clone()
-        .unwrap_or_else(|| REPLAY_LIST_FIELDS.iter().map(|s| s.to_string()).collect());
-    if let Some(bad) = fields.iter().find(|f| !REPLAY_FIELDS.contains(&f.as_str())) {
-        return bad_request(&format!(
-            "unsupported field {}",
-            crate::api_json::go_quote(bad)
-        ));
-    }
-    let mut all = svc.store.replays.all();
-    all.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| b.id.cmp(&a.id)));
-    let selected = lp.select(all.iter().map(|r| r.id.as_str()));
-    let mut out = Vec::new();
-    for r in all.iter().filter(|r| selected.contains(&r.id.as_str())) {
-        match pick_fields(&replay_json(r), &fields, REPLAY_FIELDS) {
-            Ok(v) => out.push(v),
-            Err(e) => return e,
-        }
-    }
-    crate::api_json::pretty_response(StatusCode::OK, &json!({ "replays": out }))
+    list_response(
+        &uri,
+        svc.store.replays.all(),
+        "replays",
+        REPLAY_LIST_FIELDS,
+        REPLAY_FIELDS,
+        |r| (r.date.as_str(), r.id.as_str()),
+        replay_json,
+    )
 }
 
 async fn get_replay(Path(id): Path<String>) -> Response {
