@@ -3,70 +3,26 @@
 //! httpPost POSTs the task's data to a real endpoint, by URL or by `[[httppost]]` name, and alert
 //! templates see the member's cluster and server ids.
 
+#[path = "support/alerting_helpers.rs"]
+mod alerting_helpers;
 #[path = "support/tasks_helpers.rs"]
 mod helpers;
 
+use alerting_helpers::Endpoint;
 use helpers::*;
 use kapacitor_tests::{Daemon, DaemonOpts, EVENTUALLY, eventually};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    /// Lower-cased names.
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-/// A one-thread HTTP/1.1 server on a free local port that answers 200 to everything and keeps
-/// what it received.
-fn http_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let Ok(read_half) = conn.try_clone() else {
-                continue;
-            };
-            let mut r = BufReader::new(read_half);
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = h.trim_end().split_once(':') {
-                    headers.insert(k.to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-            let len: usize = headers
-                .get("content-length")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            seen.lock().unwrap().push(Request {
-                path,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            });
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (port, requests)
+/// A local endpoint that answers 200 and records every request: its port and the requests.
+fn http_server() -> (u16, Endpoint) {
+    let e = Endpoint::start(false);
+    let port = e
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("endpoint port");
+    (port, e)
 }
 
 fn error_of(r: &kapacitor_tests::Response) -> String {
@@ -124,7 +80,7 @@ fn http_post_sends_the_data_to_a_url_and_to_a_configured_endpoint() {
     let r = write(&d, "db=mydb&rp=myrp&precision=s", "cpu,host=a value=2 10\n");
     assert_eq!(r.status, 204, "{}", r.body);
     let reqs = eventually(EVENTUALLY, "two POSTs", || {
-        let r = requests.lock().unwrap().clone();
+        let r = requests.hits();
         (r.len() >= 2).then_some(r)
     });
     let direct = reqs
@@ -176,7 +132,7 @@ fn alert_templates_see_the_members_cluster_and_server_ids() {
     let r = write(&d, "db=mydb&rp=myrp&precision=s", "cpu,host=a value=2 10\n");
     assert_eq!(r.status, 204, "{}", r.body);
     let req = eventually(EVENTUALLY, "the alert POST", || {
-        requests.lock().unwrap().first().cloned()
+        requests.hits().first().cloned()
     });
     let v: serde_json::Value = serde_json::from_str(&req.body).expect("alert JSON");
     let id = |f: &str| {

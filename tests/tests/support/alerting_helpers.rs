@@ -16,6 +16,8 @@ pub const TOPICS: &str = "/kapacitor/v1/alerts/topics";
 pub struct Hit {
     pub path: String,
     pub content_type: Option<String>,
+    /// Every header, names lower-cased.
+    pub headers: std::collections::BTreeMap<String, String>,
     pub body: String,
     /// When the request arrived.
     pub at: Instant,
@@ -117,8 +119,7 @@ fn read_one<R: Read>(reader: &mut BufReader<R>) -> Option<Hit> {
         return None;
     }
     let path = line.split_whitespace().nth(1)?.to_string();
-    let mut len = 0usize;
-    let mut content_type = None;
+    let mut headers = std::collections::BTreeMap::new();
     loop {
         let mut h = String::new();
         reader.read_line(&mut h).ok()?;
@@ -127,18 +128,20 @@ fn read_one<R: Read>(reader: &mut BufReader<R>) -> Option<Hit> {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().ok()?,
-                "content-type" => content_type = Some(v.trim().to_string()),
-                _ => {}
-            }
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    let len: usize = match headers.get("content-length") {
+        Some(l) => l.parse().ok()?,
+        None => 0,
+    };
+    let content_type = headers.get("content-type").cloned();
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
     Some(Hit {
         path,
         content_type,
+        headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
     })
