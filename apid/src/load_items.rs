@@ -21,24 +21,13 @@ pub async fn serve_supervisor_link(
     term: &mut tokio::signal::unix::Signal,
     app: Router,
 ) -> StopReason {
-    loop {
-        tokio::select! {
-            inc = inbox.recv() => match inc {
-                None => return StopReason::LinkClosed,
-                Some(inc) => match &inc.msg {
-                    Message::Shutdown => return StopReason::Shutdown,
-                    Message::Ping => {
-                        let _ = inc.reply(Message::Pong).await;
-                    }
-                    Message::LoadItem { .. } | Message::LoadItemRemove { .. } => {
-                        tokio::spawn(serve_load(app.clone(), inc));
-                    }
-                    other => debug!(msg = other.name(), "ignored message"),
-                },
-            },
-            _ = term.recv() => return StopReason::Sigterm,
+    kapacitor_ipc::serve_until_stopped_with(inbox, term, |inc| match &inc.msg {
+        Message::LoadItem { .. } | Message::LoadItemRemove { .. } => {
+            tokio::spawn(serve_load(app.clone(), inc));
         }
-    }
+        other => debug!(msg = other.name(), "ignored message"),
+    })
+    .await
 }
 
 async fn serve_load(app: Router, inc: Incoming) {

@@ -3,7 +3,7 @@
 use crate::error::IpcError;
 use crate::fd::supervisor_stream;
 use crate::message::{Hello, Message, Role};
-use crate::peer::{Inbox, Peer, PeerOptions, handshake};
+use crate::peer::{Inbox, Incoming, Peer, PeerOptions, handshake};
 use std::time::Duration;
 
 /// How long a child waits for its configuration after the hello.
@@ -50,6 +50,20 @@ pub async fn serve_until_stopped(
     inbox: &mut Inbox,
     term: &mut tokio::signal::unix::Signal,
 ) -> StopReason {
+    serve_until_stopped_with(inbox, term, |inc| {
+        tracing::debug!(msg = inc.msg.name(), "ignored message")
+    })
+    .await
+}
+
+/// [`serve_until_stopped`] for a role that also serves requests of its own on the link:
+/// everything but `Ping` and `Shutdown` goes to `other` (which must not block: spawn the
+/// work, so that a slow request never delays a ping).
+pub async fn serve_until_stopped_with(
+    inbox: &mut Inbox,
+    term: &mut tokio::signal::unix::Signal,
+    mut other: impl FnMut(Incoming),
+) -> StopReason {
     loop {
         tokio::select! {
             inc = inbox.recv() => match inc {
@@ -59,7 +73,7 @@ pub async fn serve_until_stopped(
                     Message::Ping => {
                         let _ = inc.reply(Message::Pong).await;
                     }
-                    other => tracing::debug!(msg = other.name(), "ignored message"),
+                    _ => other(inc),
                 },
             },
             _ = term.recv() => return StopReason::Sigterm,

@@ -20,7 +20,9 @@ mod fd;
 mod message;
 mod peer;
 
-pub use child::{CONFIG_TIMEOUT, StopReason, connect_supervisor, serve_until_stopped};
+pub use child::{
+    CONFIG_TIMEOUT, StopReason, connect_supervisor, serve_until_stopped, serve_until_stopped_with,
+};
 pub use codec::{
     MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, encode_points, frame_codec,
 };
