@@ -267,6 +267,26 @@ impl AlertHost {
         }
     }
 
+    /// `Message::AlertStatesRequest` from a starting worker: every event state of these
+    /// topics, in their persisted form.
+    pub fn event_states(&self, topics: &[String]) -> Vec<TopicEventState> {
+        let svc = &self.inner.service;
+        let mut out = Vec::new();
+        for topic in topics {
+            for (event_id, st) in svc
+                .events(topic, kapacitor_alert::Level::Ok)
+                .unwrap_or_default()
+            {
+                out.push(TopicEventState {
+                    topic: topic.clone(),
+                    event_id,
+                    state_json: st.to_persisted_json(),
+                });
+            }
+        }
+        out
+    }
+
     /// A store request from cluster alerting (replicated handler changes).
     pub(crate) async fn store_message(&self, msg: Message) -> Result<(), String> {
         self.store(msg).await

@@ -103,6 +103,10 @@ async fn serve_worker(
             Message::AlertScriptHandlers { specs_json } => {
                 alerts.set_script_handlers(&task_id, specs_json)
             }
+            Message::AlertStatesRequest { topics } => {
+                let states = alerts.event_states(topics);
+                let _ = inc.reply(Message::AlertStates { states }).await;
+            }
             other => debug!(task = %task_id, msg = other.name(), "ignored message from worker"),
         }
     }

@@ -146,9 +146,7 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::ClusterAlertSynced {
-                members: Vec::new(),
-            },
+            msg: Message::AlertStates { states: Vec::new() },
         })
         .unwrap();
         assert_eq!(

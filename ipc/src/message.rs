@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 66;
+pub const MESSAGE_VARIANTS: u32 = 68;
 
 /// Every message of every connection.
 ///
@@ -460,6 +460,15 @@ pub enum Message {
     ClusterAlertSynced {
         members: Vec<String>,
     },
+    /// worker → apid, once at task start before it subscribes: the event states of these
+    /// topics (its alert nodes' anonymous and named topics), so the nodes continue from the
+    /// levels they had before a restart. Answered with `AlertStates`.
+    AlertStatesRequest {
+        topics: Vec<String>,
+    },
+    AlertStates {
+        states: Vec<TopicEventState>,
+    },
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -604,6 +613,8 @@ impl Message {
             Message::ClusterAlertClaim { .. } => "ClusterAlertClaim",
             Message::ClusterAlertClaimed { .. } => "ClusterAlertClaimed",
             Message::ClusterAlertSynced { .. } => "ClusterAlertSynced",
+            Message::AlertStatesRequest { .. } => "AlertStatesRequest",
+            Message::AlertStates { .. } => "AlertStates",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

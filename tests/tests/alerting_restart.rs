@@ -192,3 +192,62 @@ fn alert_state_survives_apid_kill_and_daemon_restart() {
     assert_eq!(events(&d), before);
     assert_eq!(d.get(&format!("{TOPICS}/cpu/handlers/hook")).status, 200);
 }
+
+#[test]
+fn a_restarted_task_continues_from_its_alert_levels() {
+    // Kapacitor restores each event id's last level when a task starts: a state-changes-only
+    // alert does not fire again after its worker is killed, and the recovery still comes
+    // (with the incident's duration continuing).
+    let d = Daemon::start(DaemonOpts::default());
+    let hook = Endpoint::start(false);
+    let script = format!(
+        "stream\n    |from()\n        .measurement('cpu')\n        .groupBy('host')\n    |alert()\n        .id('{{{{ index .Tags \"host\" }}}}')\n        .crit(lambda: \"value\" > 90)\n        .stateChangesOnly()\n        .post('{}/sco')\n",
+        hook.url
+    );
+    enable_task(&d, "sco", &script, "telegraf");
+    d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        &format!("cpu,host=h0 value=95 {T0}"),
+    );
+    hook.wait_for(1);
+
+    let pid = d.running_pid("sco");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill the worker");
+    eventually(EVENTUALLY, "the task's worker restarted", || {
+        let row = d.child("sco")?;
+        let t: Value = serde_json::from_str(&d.try_get("/kapacitor/v1/tasks/sco")?.body).ok()?;
+        (row.pid.is_some_and(|p| p != pid) && t["executing"] == Value::Bool(true)).then_some(())
+    });
+    // Still critical: no new event. Then the recovery, whose previous level is CRITICAL.
+    d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        &format!("cpu,host=h0 value=96 {}", T0 + 10),
+    );
+    d.write(
+        "telegraf",
+        "autogen",
+        "s",
+        &format!("cpu,host=h0 value=10 {}", T0 + 20),
+    );
+    let hits = hook.wait_for(2);
+    std::thread::sleep(Duration::from_millis(500));
+    let hits = hook.hits().len().max(hits.len());
+    assert_eq!(
+        hits,
+        2,
+        "the critical event again after the restart: {:?}",
+        hook.hits()
+    );
+    let recovery: Value = serde_json::from_str(&hook.hits()[1].body).unwrap();
+    assert_eq!(recovery["level"], "OK");
+    assert_eq!(recovery["previousLevel"], "CRITICAL");
+    assert_eq!(
+        recovery["duration"].as_i64(),
+        Some(20_000_000_000),
+        "the incident started before the restart"
+    );
+}

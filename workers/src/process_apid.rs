@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 const REDIAL_START: Duration = Duration::from_millis(50);
 const REDIAL_CAP: Duration = Duration::from_secs(2);
+/// How long a starting task waits for its alert states from apid.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What this worker asks apid to route to it (sent first on every connection).
 #[derive(Debug, Clone, Default)]
@@ -19,6 +21,23 @@ pub struct Subscription {
     pub dbrps: Vec<Dbrp>,
     /// `None`: every measurement of the dbrps.
     pub measurements: Option<Vec<String>>,
+}
+
+/// Asks apid for the event states of the task's alert topics and hands them to the engine.
+/// Without an answer the task starts from OK, as a new task would: data must not wait.
+async fn restore_alert_states(peer: &kapacitor_ipc::Peer, engine: &EngineHandle) {
+    let topics = engine.alert_topics().await;
+    if topics.is_empty() {
+        return;
+    }
+    match peer
+        .request_timeout(Message::AlertStatesRequest { topics }, RESTORE_TIMEOUT)
+        .await
+    {
+        Ok(Message::AlertStates { states }) => engine.restore_alert_states(states).await,
+        Ok(other) => warn!(answer = other.name(), "alert states not restored"),
+        Err(e) => warn!(error = %e, "alert states not restored"),
+    }
 }
 
 pub async fn run(
@@ -30,6 +49,7 @@ pub async fn run(
 ) {
     let mut delay = REDIAL_START;
     let mut announced_wait = false;
+    let mut restored = false;
     loop {
         if cancel.is_cancelled() {
             return;
@@ -61,6 +81,12 @@ pub async fn run(
             delay = (delay * 2).min(REDIAL_CAP);
             continue;
         };
+        // Once per process, before any data: the alert nodes continue from the levels their
+        // events had before this worker (re)started.
+        if !restored {
+            restore_alert_states(&peer, &engine).await;
+            restored = true;
+        }
         let subscribe = Message::Subscribe {
             dbrps: subscription.dbrps.clone(),
             measurements: subscription.measurements.clone(),

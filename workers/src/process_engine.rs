@@ -37,6 +37,10 @@ enum Cmd {
     QueryFailed {
         node: usize,
     },
+    AlertTopics {
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    RestoreAlerts(Vec<kapacitor_ipc::TopicEventState>),
 }
 
 /// Handle on the engine thread; cheap to clone.
@@ -100,6 +104,10 @@ impl Engine {
                                 }
                             }
                             Cmd::QueryFailed { node } => runner.query_failed(node),
+                            Cmd::AlertTopics { reply } => {
+                                let _ = reply.send(runner.alert_topics());
+                            }
+                            Cmd::RestoreAlerts(states) => runner.restore_alert_states(states),
                         }
                     }
                     runner.flush();
@@ -179,6 +187,19 @@ impl EngineHandle {
 
     pub async fn query_failed(&self, node: usize) {
         let _ = self.tx.send(Cmd::QueryFailed { node }).await;
+    }
+
+    /// The topics the task's alert nodes continue from (see [`TaskRunner::alert_topics`]).
+    pub async fn alert_topics(&self) -> Vec<String> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::AlertTopics { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    pub async fn restore_alert_states(&self, states: Vec<kapacitor_ipc::TopicEventState>) {
+        let _ = self.tx.send(Cmd::RestoreAlerts(states)).await;
     }
 
     pub async fn stats_json(&self) -> Option<String> {

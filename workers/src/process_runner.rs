@@ -58,6 +58,12 @@ pub trait TaskRunner {
     fn push_batch(&mut self, _node: usize, _batch: Batch) {}
     /// Batch tasks: a run of query node `node` failed (counted in its `query_errors`).
     fn query_failed(&mut self, _node: usize) {}
+    /// The topics whose event states the task's alert nodes continue from after a restart.
+    fn alert_topics(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The event states of [`alert_topics`](Self::alert_topics), before any data arrives.
+    fn restore_alert_states(&mut self, _states: Vec<kapacitor_ipc::TopicEventState>) {}
 }
 
 /// Builds the runner of a task. An `Err` means the task cannot run (bad script...): the

@@ -1,11 +1,12 @@
 //! The pipeline engine behind the [`TaskRunner`] seam: compiles the task's script with its
 //! vars, builds the engine's `Task`, and drives it.
 
-use crate::engine::{HttpPostContext, Task, TaskContext, TaskStats};
+use crate::engine::{AlertLevel, HttpPostContext, RestoredEvent, Task, TaskContext, TaskStats};
 use crate::process_influxdb_out::OutWriters;
 use crate::process_runner::{TaskRunner, WorkerContext};
 use kapacitor_ipc::TaskSpec;
 use kapacitor_models::{Batch, Point};
+use std::collections::HashMap;
 use tickscript::pipeline::Pipeline;
 use tickscript::{DotStats, NodeDotStats, Vars};
 use tracing::debug;
@@ -118,6 +119,55 @@ impl TaskRunner for EngineRunner {
         }
         self.drain_alerts();
         self.ship_writes();
+    }
+
+    fn alert_topics(&self) -> Vec<String> {
+        let mut topics = Vec::new();
+        for (node, topic) in self.task.alert_nodes() {
+            topics.push(kapacitor_alert::anonymous_topic(&self.id, &node));
+            topics.extend(topic);
+        }
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    fn restore_alert_states(&mut self, states: Vec<kapacitor_ipc::TopicEventState>) {
+        let mut by_topic: HashMap<String, HashMap<String, RestoredEvent>> = HashMap::new();
+        for s in states {
+            let restored = kapacitor_alert::EventState::from_persisted_json(&s.state_json)
+                .ok()
+                .and_then(|st| {
+                    Some(RestoredEvent {
+                        level: AlertLevel::parse(st.level.as_str())?,
+                        time: st.time,
+                        duration: st.duration,
+                    })
+                });
+            match restored {
+                Some(r) => {
+                    by_topic.entry(s.topic).or_default().insert(s.event_id, r);
+                }
+                None => tracing::warn!(task = %self.id, topic = %s.topic, event = %s.event_id,
+                    "unreadable alert event state; not restored"),
+            }
+        }
+        for (node, topic) in self.task.alert_nodes() {
+            // Kapacitor's precedence: the node's anonymous topic, then its named topic.
+            let mut states = by_topic
+                .get(&kapacitor_alert::anonymous_topic(&self.id, &node))
+                .cloned()
+                .unwrap_or_default();
+            if let Some(named) = topic.and_then(|t| by_topic.get(&t)) {
+                for (id, r) in named {
+                    states.entry(id.clone()).or_insert(*r);
+                }
+            }
+            if !states.is_empty() {
+                tracing::info!(task = %self.id, node = %node, events = states.len(), "alert states restored");
+                self.task.restore_alert_states(&node, states);
+            }
+        }
     }
 
     fn query_failed(&mut self, node: usize) {

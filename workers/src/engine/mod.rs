@@ -34,7 +34,7 @@ pub use http_post::{
     HttpPostContext, HttpPostEndpoint, HttpPoster, PostOutcome, PostRequest, ReqwestPoster,
 };
 pub use influxdb_out::{InfluxDbOutSpec, OutWrite};
-pub use nodes::AlertEvent;
+pub use nodes::{AlertEvent, AlertLevel, RestoredEvent};
 pub use query::QueryNodeSpec;
 
 use msg::{BatchMsg, Group, GroupMap, GroupTable, Msg, PointMsg};
@@ -574,6 +574,30 @@ impl Task {
     }
 
     /// Alert events produced since the last call, oldest first.
+    /// The alert nodes: `(node name, named topic)`, for fetching their last event states.
+    pub fn alert_nodes(&self) -> Vec<(String, Option<String>)> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                s.imp
+                    .alert_topic()
+                    .map(|t| (s.name.clone(), t.map(str::to_string)))
+            })
+            .collect()
+    }
+
+    /// Gives alert node `node` the event states of before the restart (see
+    /// [`nodes::NodeImpl::restore_alert_states`]).
+    pub fn restore_alert_states(
+        &mut self,
+        node: &str,
+        states: std::collections::HashMap<String, RestoredEvent>,
+    ) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.name == node) {
+            s.imp.restore_alert_states(states);
+        }
+    }
+
     pub fn drain_alert_events(&mut self) -> Vec<AlertEvent> {
         std::mem::take(&mut self.alerts)
     }

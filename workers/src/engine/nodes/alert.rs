@@ -42,6 +42,29 @@ impl Level {
     }
 }
 
+/// The last state of an event id before the task (re)started, from its topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoredEvent {
+    pub level: Level,
+    /// Time of the last event, nanoseconds since the epoch.
+    pub time: i64,
+    /// How long the incident had lasted at that event, nanoseconds.
+    pub duration: i64,
+}
+
+impl Level {
+    /// `OK`, `INFO`, `WARNING`, `CRITICAL` (any case); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.to_ascii_uppercase().as_str() {
+            "OK" => Some(Level::Ok),
+            "INFO" => Some(Level::Info),
+            "WARNING" => Some(Level::Warning),
+            "CRITICAL" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+}
+
 /// One alert event, for the alerting service (topics, handlers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEvent {
@@ -124,6 +147,8 @@ pub struct Alert {
     server: ServerInfo,
     states: GroupMap<GroupState>,
     counters: Counters,
+    /// Event states from before a restart, by event id, taken by the first group with that id.
+    restored: std::collections::HashMap<String, RestoredEvent>,
 }
 
 #[derive(Default)]
@@ -236,6 +261,7 @@ impl Alert {
                 server_id: ctx.server_id.clone(),
             },
             states: GroupMap::default(),
+            restored: std::collections::HashMap::new(),
             counters: Counters::default(),
         })
     }
@@ -513,16 +539,28 @@ impl GroupState {
     fn duration(&self) -> i64 {
         self.last_triggered - self.first_triggered
     }
+
+    /// Continues from a state of before the restart: its level is the current one (so a
+    /// state-changes-only alert does not fire again, and a recovery is one) and the incident
+    /// keeps its start (durations continue).
+    fn restore(&mut self, r: RestoredEvent) {
+        self.history[self.idx] = r.level;
+        self.last_event_level = r.level;
+        if r.level != Level::Ok {
+            self.last_triggered = r.time;
+            self.first_triggered = r.time - r.duration;
+        }
+    }
 }
 
 impl NodeImpl for Alert {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(mut pm) => {
-                let mut st = self
-                    .states
-                    .remove(&pm.group)
-                    .unwrap_or_else(|| self.new_state());
+                let (mut st, fresh) = match self.states.remove(&pm.group) {
+                    Some(st) => (st, false),
+                    None => (self.new_state(), true),
+                };
                 let id = match self.cached_id(&mut st, cx, &pm.p.name, &pm.group, &pm.p.tags) {
                     Ok(id) => id,
                     Err(e) => {
@@ -531,6 +569,9 @@ impl NodeImpl for Alert {
                         return;
                     }
                 };
+                if fresh && let Some(r) = self.restored.remove(&id) {
+                    st.restore(r);
+                }
                 let cur = st.current();
                 let l = self.determine_level(&mut st, cur, &pm.p, cx);
                 st.add_event(pm.p.time, l, self.flapping, self.state_changes_only);
@@ -580,10 +621,10 @@ impl NodeImpl for Alert {
                 if bm.b.points.is_empty() {
                     return;
                 }
-                let mut st = self
-                    .states
-                    .remove(&bm.group)
-                    .unwrap_or_else(|| self.new_state());
+                let (mut st, fresh) = match self.states.remove(&bm.group) {
+                    Some(st) => (st, false),
+                    None => (self.new_state(), true),
+                };
                 let id = match self.cached_id(&mut st, cx, &bm.b.name, &bm.group, &bm.b.tags) {
                     Ok(id) => id,
                     Err(e) => {
@@ -592,6 +633,9 @@ impl NodeImpl for Alert {
                         return;
                     }
                 };
+                if fresh && let Some(r) = self.restored.remove(&id) {
+                    st.restore(r);
+                }
                 let cur = st.current();
                 let mut lowest = Level::Critical;
                 let mut highest = Level::Ok;
@@ -674,6 +718,14 @@ impl NodeImpl for Alert {
 
     fn cardinality(&self) -> usize {
         self.states.len()
+    }
+
+    fn alert_topic(&self) -> Option<Option<&str>> {
+        Some(self.topic.as_deref())
+    }
+
+    fn restore_alert_states(&mut self, states: std::collections::HashMap<String, RestoredEvent>) {
+        self.restored = states;
     }
 
     fn counters(&self, out: &mut Vec<(&'static str, i64)>) {

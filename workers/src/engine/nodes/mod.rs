@@ -11,13 +11,14 @@ mod join;
 mod stats;
 mod window;
 
-pub use alert::AlertEvent;
+pub use alert::{AlertEvent, Level as AlertLevel, RestoredEvent};
 
 use super::influxdb_out::{InfluxDbOutSpec, OutWrite};
 use super::msg::Msg;
 use super::props::NodeSpec;
 use super::query::QueryNodeSpec;
 use super::{Cx, EngineError, TaskContext};
+use std::collections::HashMap;
 use tickscript::pipeline::Pipeline;
 
 /// One running node. Called with one message at a time; outputs go to `cx.out`.
@@ -70,6 +71,16 @@ pub trait NodeImpl: Send {
 
     /// For influxDBOut nodes: the shell's writer wrote `ok_points` and failed `errors` writes.
     fn write_result(&mut self, _ok_points: u64, _errors: u64) {}
+
+    /// For alert nodes: `Some(named topic)` (`.topic()`, if any), so the shell can fetch the
+    /// node's last event states; `None` for every other node.
+    fn alert_topic(&self) -> Option<Option<&str>> {
+        None
+    }
+
+    /// For alert nodes: the last state of each event id before the task (re)started; a group
+    /// continues from it when its first point arrives (Kapacitor's `restoreEventState`).
+    fn restore_alert_states(&mut self, _states: HashMap<String, RestoredEvent>) {}
 }
 
 /// Builds the implementation of node `id` of `pipeline`.
