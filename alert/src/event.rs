@@ -39,6 +39,9 @@ pub struct Event {
     pub tags: BTreeMap<String, String>,
     pub fields: BTreeMap<String, J>,
     pub category: String,
+    /// The node's `.inhibit(...)`s: set while this event is not OK (see `inhibit.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inhibitors: Vec<crate::inhibit::InhibitorSpec>,
     /// Set on events made by `aggregate` from only internal events: external handlers skip it.
     pub no_external: bool,
 }

@@ -122,6 +122,9 @@ pub(crate) struct Inner {
     shared: Arc<Shared>,
     retry: RetryPolicy,
     topics: Mutex<BTreeMap<String, Topic>>,
+    inhibitors: Mutex<crate::inhibit::Inhibitors>,
+    /// Events suppressed by an inhibitor.
+    inhibited: std::sync::atomic::AtomicU64,
 }
 
 /// The alert service. Cheap to clone (shared state); `Send + Sync`. Must be created inside a
@@ -208,6 +211,8 @@ impl AlertService {
                 service: weak.clone(),
             }),
             topics: Mutex::new(BTreeMap::new()),
+            inhibitors: Mutex::new(crate::inhibit::Inhibitors::default()),
+            inhibited: std::sync::atomic::AtomicU64::new(0),
         });
         Ok(AlertService { inner })
     }
@@ -225,6 +230,11 @@ impl AlertService {
     /// whether it was applied.
     pub fn record_state(&self, topic: &str, event_id: &str, state: EventState) -> bool {
         self.inner.record_state(topic, event_id, state)
+    }
+
+    /// Events an inhibitor suppressed since the service started.
+    pub fn inhibited(&self) -> u64 {
+        self.inner.inhibited.load(Ordering::Relaxed)
     }
 
     /// Registers a new handler; the topic is created if needed.
@@ -506,6 +516,16 @@ impl Inner {
         if let Err(e) = validate_topic_id(&ev.topic) {
             tracing::error!(event = %ev.id, error = %e, "dropping alert event with an invalid topic");
             return;
+        }
+        {
+            let mut inh = self.inhibitors.lock().unwrap_or_else(|p| p.into_inner());
+            if inh.inhibits(&ev) {
+                self.inhibited.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if !ev.inhibitors.is_empty() {
+                inh.update(&ev);
+            }
         }
         let state = ev.state();
         let topic_id = ev.topic.clone();

@@ -451,6 +451,7 @@ impl AlertHost {
                     "events_invalid": self.inner.events_invalid.load(Ordering::Relaxed),
                     "topics": stats.topics.len(),
                     "handlers": stats.handlers.len(),
+                    "inhibited": self.inner.service.inhibited(),
                     "state_changes_pending": pending,
                     "state_save_failures": save_failures,
                 },

@@ -158,3 +158,53 @@ fn disable_handlers_makes_a_kind_inert() {
     assert_eq!(hook_stats["sent"], 0, "{hook_stats}");
     assert_eq!(hook_stats["queued"], 0, "{hook_stats}");
 }
+
+#[test]
+fn an_inhibiting_alert_suppresses_its_category_on_the_same_host_across_tasks() {
+    let d = Daemon::start(DaemonOpts::default());
+    let hook = Endpoint::start(false);
+    // "down" inhibits category `system` for its host while it is not OK; "cpu" is in it.
+    let down = "stream\n|from().measurement('up')\n.groupBy('host')\n|alert()\n.id('down:{{ index .Tags \"host\" }}')\n.crit(lambda: \"value\" == 0)\n.inhibit('system', 'host')\n";
+    let cpu = format!(
+        "stream\n|from().measurement('cpu')\n.groupBy('host')\n|alert()\n.id('cpu:{{{{ index .Tags \"host\" }}}}')\n.category('system')\n.crit(lambda: \"value\" > 90)\n.post('{}/cpu')\n",
+        hook.url
+    );
+    enable_task(&d, "down", down, "db");
+    enable_task(&d, "cpu", &cpu, "db");
+    d.write("db", "autogen", "s", "up,host=h0 value=0 1");
+    eventually(EVENTUALLY, "the inhibitor is active", || {
+        d.try_get(&format!("{TOPICS}/main:down:alert2/events/down:h0"))
+            .filter(|r| r.status == 200)
+    });
+    // h0 is down: its cpu alert is inhibited; h1's is not.
+    d.write(
+        "db",
+        "autogen",
+        "s",
+        "cpu,host=h0 value=95 2\ncpu,host=h1 value=95 2",
+    );
+    let hits = hook.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ids: Vec<String> = hook
+        .hits()
+        .iter()
+        .map(|h| serde_json::from_str::<Value>(&h.body).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids, vec!["\"cpu:h1\"".to_string()], "{hits:?}");
+    let inhibited = debug_values(&d, "alert_service").unwrap()["inhibited"].as_u64();
+    assert_eq!(inhibited, Some(1));
+    // h0 is back: its cpu alerts go out again.
+    d.write("db", "autogen", "s", "up,host=h0 value=1 3");
+    eventually(EVENTUALLY, "the inhibitor is cleared", || {
+        d.write(
+            "db",
+            "autogen",
+            "s",
+            "cpu,host=h0 value=10 4\ncpu,host=h0 value=97 5",
+        );
+        hook.hits()
+            .iter()
+            .any(|h| h.body.contains("\"id\":\"cpu:h0\""))
+            .then_some(())
+    });
+}

@@ -9,7 +9,7 @@
 //! (and logs) the ones it had to drop: that is the loss window of an apid restart.
 
 use crate::engine::AlertEvent;
-use kapacitor_alert::{Event, Level, anonymous_topic, script_handler_specs};
+use kapacitor_alert::{Event, InhibitorSpec, Level, anonymous_topic, script_handler_specs};
 use kapacitor_config::Config;
 use kapacitor_ipc::TaskSpec;
 use kapacitor_models::Result as InfluxResult;
@@ -79,7 +79,9 @@ pub fn prepare(spec: &TaskSpec, cfg: &Config) -> Result<(), String> {
             let name = pipeline.node_name(node.id);
             let specs = script_handler_specs(&spec.id, &name, &node.props, cfg)
                 .map_err(|e| e.to_string())?;
-            if !specs.is_empty() {
+            // A node with inhibitors publishes to its anonymous topic even without handlers:
+            // its events are what sets and clears the inhibitors in the alert service.
+            if !specs.is_empty() || node.props.iter().any(|p| p.name == "inhibit") {
                 routing.anonymous.insert(name);
             }
             for s in specs {
@@ -91,6 +93,25 @@ pub fn prepare(spec: &TaskSpec, cfg: &Config) -> Result<(), String> {
     }
     outbox().lock().routing = routing;
     Ok(())
+}
+
+/// The node's `.inhibit(category, tags...)` properties.
+fn inhibitors(props: &[tickscript::pipeline::Property]) -> Vec<InhibitorSpec> {
+    use tickscript::pipeline::Arg;
+    props
+        .iter()
+        .filter(|p| p.name == "inhibit")
+        .filter_map(|p| {
+            let mut strs = p.args.iter().filter_map(|a| match a {
+                Arg::Str(s) => Some(s.clone()),
+                _ => None,
+            });
+            Some(InhibitorSpec {
+                category: strs.next()?,
+                equal_tags: strs.collect(),
+            })
+        })
+        .collect()
 }
 
 /// The alert service's events for one engine event: one per topic it goes to.
@@ -140,6 +161,7 @@ fn to_events(task: &str, anonymous: bool, ev: AlertEvent) -> Vec<Event> {
             series: Some(vec![ev.data]),
         },
         category: ev.category.unwrap_or_default(),
+        inhibitors: inhibitors(&ev.handlers),
         no_external: false,
     };
     let mut out: Vec<Event> = topics
