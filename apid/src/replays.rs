@@ -497,6 +497,13 @@ fn remove_running(svc: &Service, task: &str, replay: &str) {
     }
 }
 
+/// Whether `replay` is a running replay of `task`.
+pub fn is_running(task: &str, replay: &str) -> bool {
+    let Some(svc) = service() else { return false };
+    let m = svc.running.lock().unwrap_or_else(|p| p.into_inner());
+    m.get(task).is_some_and(|v| v.iter().any(|r| r == replay))
+}
+
 /// The newest running replay of `task`, if any.
 fn running_replay(task: &str) -> Option<String> {
     let svc = service()?;

@@ -199,10 +199,28 @@ async fn render(
     labels: bool,
     live: bool,
 ) -> Map<String, Value> {
+    render_in(state, rec, st, raw, labels, live, None).await
+}
+
+/// [`render`], shown as running inside the replay whose worker is `replay` (its DOT and
+/// statistics), as `GET /tasks/<id>?replay-id=` does.
+async fn render_in(
+    state: &AppState,
+    rec: &TaskRecord,
+    st: &TaskState,
+    raw: bool,
+    labels: bool,
+    live: bool,
+    replay: Option<&str>,
+) -> Map<String, Value> {
     // Executing: the supervisor saw the worker build the task, and its data link is up, so
     // a write made now reaches it.
+    let worker = replay.unwrap_or(&rec.id);
     let mut st = st.clone();
-    st.executing = st.executing && state.registry.is_subscribed(&rec.id);
+    st.executing = match replay {
+        Some(_) => true,
+        None => st.executing && state.registry.is_subscribed(&rec.id),
+    };
     let st = &st;
     let script = if raw {
         rec.script.clone()
@@ -218,10 +236,10 @@ async fn render(
     match &compiled {
         Ok(pipeline) => {
             if st.executing && live {
-                dot = worker_dot(state, &rec.id, labels)
+                dot = worker_dot(state, worker, labels)
                     .await
                     .unwrap_or_else(|| pipeline.dot(&rec.id));
-                if let Some(s) = worker_stats(state, &rec.id).await {
+                if let Some(s) = worker_stats(state, worker).await {
                     stats = s;
                 }
             } else {
@@ -344,12 +362,15 @@ pub async fn get_task(State(state): State<AppState>, Path(id): Path<String>, uri
         (Ok(r), Ok(d)) => (r, d),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    if let Some(replay) = crate::api_json::param(&q, "replay-id").filter(|r| !r.is_empty()) {
-        return bad_request(&format!("no running replay with ID: {replay}"));
+    let replay = crate::api_json::param(&q, "replay-id").filter(|r| !r.is_empty());
+    if let Some(r) = &replay
+        && !crate::replays::is_running(&id, r)
+    {
+        return bad_request(&format!("no running replay with ID: {r}"));
     }
     match fetch_task(&state, &id).await {
         Ok(Some((rec, st))) => {
-            let m = render(&state, &rec, &st, raw, labels, true).await;
+            let m = render_in(&state, &rec, &st, raw, labels, true, replay).await;
             pretty_response(StatusCode::OK, &Value::Object(m))
         }
         Ok(None) => api_error(StatusCode::NOT_FOUND, "no task exists"),

@@ -417,6 +417,18 @@ fn a_real_clock_replay_keeps_the_spacing_and_serves_the_tasks_httpout_while_it_r
     });
     let status = d.get(&format!("{REPLAYS}/slow1"));
     assert_eq!(status.status, 202, "still running: {}", status.body);
+    // `kapacitor show -replay slow1 cpu_out`: the disabled task, shown running in the replay.
+    let shown = d.get("/kapacitor/v1/tasks/cpu_out?replay-id=slow1");
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let shown = shown.json();
+    assert_eq!(shown["executing"], true, "{shown}");
+    assert!(
+        shown["stats"]["node-stats"]["from1"]["emitted"].as_i64() >= Some(1),
+        "{shown}"
+    );
+    let other = d.get("/kapacitor/v1/tasks/cpu_out?replay-id=nope");
+    assert_eq!(other.status, 400);
+    assert_eq!(other.json()["error"], "no running replay with ID: nope");
     // The last point is due six seconds after the start: it cannot be the first one seen.
     assert_ne!(first[0], json!(rfc3339(T0 + 6)), "{first:?}");
     assert_eq!(d.get(&format!("{REPLAYS}/slow1")).json()["clock"], "real");
