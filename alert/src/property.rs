@@ -347,6 +347,8 @@ pub fn global_handlers(cfg: &Config) -> Vec<GlobalHandler> {
     add(p.enabled && p.global, "pagerduty", "pagerDuty", false);
     let p2 = &cfg.pagerduty2;
     add(p2.enabled && p2.global, "pagerduty2", "pagerDuty2", false);
+    let o1 = &cfg.opsgenie;
+    add(o1.enabled && o1.global, "opsgenie", "opsGenie", false);
     let o2 = &cfg.opsgenie2;
     add(o2.enabled && o2.global, "opsgenie2", "opsGenie2", false);
     let tm = &cfg.teams;

@@ -331,3 +331,49 @@ async fn pushover_posts_a_form() {
         "message=message&priority=1&sound=siren&title=t+t&token=T&user=U"
     );
 }
+
+#[tokio::test]
+async fn opsgenie_v1_posts_with_api_key_and_notes_recoveries() {
+    let srv = HttpServer::start(200).await;
+    let cfg = config(&format!(
+        "[opsgenie]\nenabled = true\nurl = \"{0}/v1/json/alert\"\nrecovery_url = \"{0}/v1/json/alert/note\"\napi-key = \"key\"\nteams = [\"ops\"]\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let r = deliver(
+        &svc,
+        &srv,
+        "opsgenie",
+        json!({"recipients-list": ["bob"]}),
+        Level::Critical,
+    )
+    .await;
+    assert_eq!(r.path, "/v1/json/alert/");
+    assert_eq!(r.headers["content-type"], "application/json");
+    let desc = serde_json::to_string(RESULT).unwrap();
+    assert_eq!(
+        r.body,
+        format!(
+            "{{\"alias\":\"id\",\"apiKey\":\"key\",\"description\":{desc},\"details\":{{\"Level\":\"CRITICAL\",\"Monitoring Tool\":\"Kapacitor\"}},\"entity\":\"id\",\"message\":\"message\",\"monitoring_tool\":\"kapacitor\",\"note\":\"\",\"recipients\":[\"bob\"],\"teams\":[\"ops\"]}}\n"
+        )
+    );
+    let r = deliver(
+        &svc,
+        &srv,
+        "opsgenie",
+        json!({"teams-list": ["db"]}),
+        Level::Ok,
+    )
+    .await;
+    assert_eq!(r.path, "/v1/json/alert/note/");
+    assert!(
+        r.body.contains("\"Level\":\"RECOVERY\"")
+            && r.body.contains("\"note\":\"message\"")
+            && r.body.contains("\"teams\":[\"db\"]")
+            && !r.body.contains("recipients"),
+        "{}",
+        r.body
+    );
+    let bad = HandlerSpec::new("cpu", "x", "opsgenie", opts(json!({"teams": ["a"]})));
+    assert!(svc.register_handler(bad).is_err());
+}

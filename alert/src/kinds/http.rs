@@ -19,6 +19,7 @@ pub(crate) enum HttpAction {
     PagerDuty(PagerDutyOptions),
     PagerDuty2(incident::PagerDuty2Action),
     VictorOps(VictorOpsOptions),
+    OpsGenie(OpsGenieOptions),
     OpsGenie2(OpsGenieOptions),
     Alerta(Box<incident::AlertaAction>),
 }
@@ -79,6 +80,7 @@ impl HttpAction {
             HttpAction::PagerDuty(o) => incident::pagerduty(o, ev, cfg, &sh.client_url)?,
             HttpAction::PagerDuty2(a) => a.request(ev, cfg, &sh.client_url)?,
             HttpAction::VictorOps(o) => incident::victorops(o, ev, cfg)?,
+            HttpAction::OpsGenie(o) => incident::opsgenie(o, ev, cfg)?,
             HttpAction::OpsGenie2(o) => incident::opsgenie2(o, ev, cfg)?,
             HttpAction::Alerta(a) => a.request(ev, cfg)?,
         };

@@ -1,5 +1,5 @@
-//! Incident services: PagerDuty (v1 and v2), VictorOps, OpsGenie (v2) and Alerta, with the
-//! payloads of Kapacitor's `services/<name>/service.go`.
+//! Incident services: PagerDuty (v1 and v2), VictorOps, OpsGenie (v1 and v2) and Alerta, with
+//! the payloads of Kapacitor's `services/<name>/service.go`.
 
 use super::http::{Request, join_url_path, ok_200};
 use super::{DeliveryError, go_encode, go_map, render, template};
@@ -188,6 +188,64 @@ pub(crate) fn victorops(
     ]);
     let url = join_url_path(&c.url, &[&c.api_key, or(&o.routing_key, &c.routing_key)])?;
     Ok(Request::json("VictorOps", url, go_encode(&body), ok_200))
+}
+
+/// OpsGenie's v1 JSON API: `apiKey` in the body, recoveries posted as a note to
+/// `recovery_url`. Kapacitor appends a `/` to both URLs.
+pub(crate) fn opsgenie(
+    o: &OpsGenieOptions,
+    ev: &Event,
+    cfg: &Config,
+) -> Result<Request, DeliveryError> {
+    let c = &cfg.opsgenie;
+    if !c.enabled {
+        return Err(not_enabled());
+    }
+    let (level, url, note) = match ev.level {
+        Level::Ok => ("RECOVERY", &c.recovery_url, ev.message.as_str()),
+        l => (l.as_str(), &c.url, ""),
+    };
+    let mut fields: Vec<(&str, J)> = vec![
+        ("alias", J::from(ev.id.as_str())),
+        ("apiKey", J::from(c.api_key.as_str())),
+        (
+            "description",
+            J::from(kapacitor_models::go_json::to_string(&ev.result_json())),
+        ),
+        (
+            "details",
+            go_map([
+                ("Level", J::from(level)),
+                ("Monitoring Tool", J::from("Kapacitor")),
+            ]),
+        ),
+        ("entity", J::from(ev.id.as_str())),
+        ("message", J::from(ev.message.as_str())),
+        ("monitoring_tool", J::from("kapacitor")),
+        ("note", J::from(note)),
+    ];
+    let teams = if o.teams_list.is_empty() {
+        &c.teams
+    } else {
+        &o.teams_list
+    };
+    if !teams.is_empty() {
+        fields.push(("teams", json!(teams)));
+    }
+    let recipients = if o.recipients_list.is_empty() {
+        &c.recipients
+    } else {
+        &o.recipients_list
+    };
+    if !recipients.is_empty() {
+        fields.push(("recipients", json!(recipients)));
+    }
+    Ok(Request::json(
+        "OpsGenie",
+        format!("{url}/"),
+        go_encode(&go_map(fields)),
+        ok_200,
+    ))
 }
 
 pub(crate) fn opsgenie2(

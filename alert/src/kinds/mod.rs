@@ -30,6 +30,7 @@ pub const KINDS: &[&str] = &[
     "exec",
     "log",
     "mqtt",
+    "opsgenie",
     "opsgenie2",
     "pagerduty",
     "pagerduty2",
@@ -50,7 +51,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "bigpanda",
     "hipchat",
     "kafka",
-    "opsgenie",
     "servicenow",
     "snmptrap",
     "talk",
@@ -173,6 +173,10 @@ impl Action {
             )),
             "victorops" => Action::http(http::HttpAction::VictorOps(decode(
                 "victorops.HandlerConfig",
+                o,
+            )?)),
+            "opsgenie" => Action::http(http::HttpAction::OpsGenie(decode(
+                "opsgenie.HandlerConfig",
                 o,
             )?)),
             "opsgenie2" => Action::http(http::HttpAction::OpsGenie2(decode(
