@@ -145,3 +145,64 @@ fn alert_templates_see_the_members_cluster_and_server_ids() {
     assert_eq!(v["message"], want.as_str());
     assert_eq!(want.len(), 73, "two UUIDs: {want}");
 }
+
+#[test]
+fn sideload_adds_fields_and_tags_from_files_in_order() {
+    let files = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(files.path().join("host")).unwrap();
+    std::fs::write(
+        files.path().join("host/a.yml"),
+        "threshold: 80\nlevel: high\n",
+    )
+    .unwrap();
+    std::fs::write(files.path().join("default.json"), r#"{"threshold": 95}"#).unwrap();
+    let d = Daemon::start(DaemonOpts::default());
+    let script = format!(
+        "stream\n    |from()\n        .measurement('cpu')\n        .groupBy('host')\n    |sideload()\n        .source('file://{}')\n        .order('host/{{{{.host}}}}.yml', 'default.json')\n        .field('threshold', 0.0)\n        .tag('level', 'low')\n    |httpOut('out')\n",
+        files.path().display()
+    );
+    create_task(
+        &d,
+        json!({"id": "side", "type": "stream", "dbrps": [{"db": "mydb", "rp": "myrp"}],
+                "script": script, "status": "enabled"}),
+    );
+    wait_executing(&d, "side", true);
+    let r = write(
+        &d,
+        "db=mydb&rp=myrp&precision=s",
+        "cpu,host=a value=1 10\ncpu,host=b value=2 10\n",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let out: serde_json::Value = eventually(EVENTUALLY, "both hosts in httpOut", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.get(&format!("{TASKS}/side/out")).body).ok()?;
+        (v["series"].as_array()?.len() == 2).then_some(v)
+    });
+    let series = out["series"].as_array().unwrap();
+    let row = |host: &str| {
+        series
+            .iter()
+            .find(|s| s["tags"]["host"] == host)
+            .unwrap_or_else(|| panic!("no series for {host}: {out}"))
+            .clone()
+    };
+    // a: its own file first; b: only the default file has the field, nobody has the tag.
+    assert_eq!(row("a")["tags"]["level"], "high");
+    // Columns are sorted: time, threshold, value.
+    assert_eq!(row("a")["values"][0][1].as_f64(), Some(80.0), "{out}");
+    assert_eq!(row("b")["tags"]["level"], "low");
+    assert_eq!(row("b")["values"][0][1].as_f64(), Some(95.0), "{out}");
+    // A relative source is refused when the task is defined or started.
+    let bad = script.replace(
+        &format!("file://{}", files.path().display()),
+        "file://rel/dir",
+    );
+    let r = post_json(
+        &d,
+        TASKS,
+        &json!({"id": "bad_side", "type": "stream", "dbrps": [{"db": "mydb", "rp": "myrp"}],
+                "script": bad, "status": "enabled"}),
+    );
+    assert!(r.status >= 400, "{}", r.body);
+    assert!(r.body.contains("must be absolute"), "{}", r.body);
+}

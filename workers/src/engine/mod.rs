@@ -598,6 +598,18 @@ impl Task {
         }
     }
 
+    /// `POST /sideload/reload`: every sideload node reads its source again. The errors, by
+    /// node (a node that fails keeps its previous files).
+    pub fn reload_sideload(&mut self) -> Vec<String> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| match s.imp.reload_sideload() {
+                Some(Err(e)) => Some(format!("{}: {e}", s.name)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn drain_alert_events(&mut self) -> Vec<AlertEvent> {
         std::mem::take(&mut self.alerts)
     }

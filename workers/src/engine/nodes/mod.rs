@@ -8,6 +8,7 @@ mod http_post;
 mod influxdb_out;
 mod influxql;
 mod join;
+mod sideload;
 mod stats;
 mod window;
 
@@ -81,6 +82,11 @@ pub trait NodeImpl: Send {
     /// For alert nodes: the last state of each event id before the task (re)started; a group
     /// continues from it when its first point arrives (Kapacitor's `restoreEventState`).
     fn restore_alert_states(&mut self, _states: HashMap<String, RestoredEvent>) {}
+
+    /// For sideload nodes: reads the source files again; `None` for every other node.
+    fn reload_sideload(&mut self) -> Option<Result<(), String>> {
+        None
+    }
 }
 
 /// Builds the implementation of node `id` of `pipeline`.
@@ -127,6 +133,7 @@ pub fn build(
             &spec,
             pipeline.task_type,
         )?)),
+        "sideload" => Box::new(sideload::Sideload::new(&spec)?),
         "queryFlux" => {
             return Err(spec.err("queryFlux() is not supported: use query() with InfluxQL"));
         }
