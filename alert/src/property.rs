@@ -230,7 +230,48 @@ pub fn handler_from_alert_property(p: &Property) -> Result<PropertyHandler, Prop
             )
         }
         "teams" => ("teams", &[("channelURL", "channel-url", How::One)]),
-        "bigPanda" | "hipChat" | "talk" | "snmpTrap" | "kafka" | "serviceNow" | "zenoss" => {
+        "bigPanda" => (
+            "bigpanda",
+            &[
+                ("appKey", "app-key", How::One),
+                ("primaryProperty", "primary-property", How::One),
+                ("secondaryProperty", "secondary-property", How::One),
+                ("host", "host", How::One),
+                ("attribute", "attributes", How::KeyValue),
+            ],
+        ),
+        "serviceNow" => (
+            "servicenow",
+            &[
+                ("source", "source", How::One),
+                ("node", "node", How::One),
+                ("type", "type", How::One),
+                ("resource", "resource", How::One),
+                ("metricName", "metricName", How::One),
+                ("messageKey", "messageKey", How::One),
+                ("additionalInfo", "additional_info", How::KeyValue),
+            ],
+        ),
+        "zenoss" => (
+            "zenoss",
+            &[
+                ("action", "action", How::One),
+                ("method", "method", How::One),
+                ("type", "type", How::One),
+                ("tid", "tid", How::One),
+                ("summary", "summary", How::One),
+                ("device", "device", How::One),
+                ("component", "component", How::One),
+                ("eventClassKey", "evclasskey", How::One),
+                ("evclasskey", "evclasskey", How::One),
+                ("eventClass", "evclass", How::One),
+                ("evclass", "evclass", How::One),
+                ("collector", "collector", How::One),
+                ("message", "message", How::One),
+                ("customField", "customField", How::KeyValue),
+            ],
+        ),
+        "hipChat" | "talk" | "snmpTrap" | "kafka" => {
             return Err(PropertyError(format!(
                 "alert handler .{}() is not implemented",
                 p.name
@@ -357,6 +398,27 @@ pub fn global_handlers(cfg: &Config) -> Vec<GlobalHandler> {
         "teams",
         "teams",
         tm.state_changes_only,
+    );
+    let bp = &cfg.bigpanda;
+    add(
+        bp.enabled && bp.global,
+        "bigpanda",
+        "bigPanda",
+        bp.state_changes_only,
+    );
+    let sn = &cfg.servicenow;
+    add(
+        sn.enabled && sn.global,
+        "servicenow",
+        "serviceNow",
+        sn.state_changes_only,
+    );
+    let z = &cfg.zenoss;
+    add(
+        z.enabled && z.global,
+        "zenoss",
+        "zenoss",
+        z.state_changes_only,
     );
     let discord = cfg
         .discord

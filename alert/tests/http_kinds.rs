@@ -377,3 +377,135 @@ async fn opsgenie_v1_posts_with_api_key_and_notes_recoveries() {
     let bad = HandlerSpec::new("cpu", "x", "opsgenie", opts(json!({"teams": ["a"]})));
     assert!(svc.register_handler(bad).is_err());
 }
+
+async fn deliver_event(
+    svc: &AlertService,
+    srv: &HttpServer,
+    kind: &str,
+    o: serde_json::Value,
+    ev: kapacitor_alert::Event,
+) -> Request {
+    let n = srv.count();
+    let id = format!("h{n}");
+    svc.register_handler(HandlerSpec::new("cpu", &id, kind, opts(o)))
+        .unwrap();
+    svc.publish(ev);
+    let req = srv.wait_for(n + 1).await.pop().unwrap();
+    svc.remove_handler("cpu", &id);
+    req
+}
+
+/// `event` with fields, a real time and details that are not the default JSON.
+fn rich_event(level: Level) -> kapacitor_alert::Event {
+    let mut ev = event("cpu", level);
+    ev.time = 31_536_038_000_000_000;
+    ev.details = "see &lt;dashboard&gt;".into();
+    ev.fields = [
+        ("value".to_string(), json!(10.5)),
+        ("state".to_string(), json!("up")),
+    ]
+    .into_iter()
+    .collect();
+    ev
+}
+
+#[tokio::test]
+async fn bigpanda() {
+    let srv = HttpServer::start(201).await;
+    let cfg = config(&format!(
+        "[bigpanda]\nenabled = true\nurl = \"{}/data/v2/alerts\"\napp-key = \"cfgkey\"\ntoken = \"tok\"\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let o = json!({
+        "app-key": "key",
+        "primary-property": "host",
+        "secondary-property": "check",
+        "host": "{{ index .Tags \"host\" }}.example",
+        "attributes": {"link": "http://x/{{ .ID }}", "n": 3},
+    });
+    let r = deliver_event(&svc, &srv, "bigpanda", o, rich_event(Level::Warning)).await;
+    assert_eq!(r.path, "/data/v2/alerts");
+    assert_eq!(r.headers["authorization"], "Bearer tok");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(
+        r.body,
+        "{\"app_key\":\"key\",\"check\":\"id\",\"description\":\"message\",\"details\":\"see \\u003cdashboard\\u003e\",\"host\":\"serverA.example\",\"link\":\"http://x/id\",\"n\":\"3\",\"primary_property\":\"host\",\"secondary_property\":\"check\",\"state\":\"up\",\"status\":\"warning\",\"task\":\"cpu_alert:cpu\",\"timestamp\":31536038,\"value\":\"10.5\"}"
+    );
+    // The default details (the event as JSON) are left out; the config's app key applies.
+    let mut ev = event("cpu", Level::Info);
+    ev.details = "{&#34;Name&#34;:&#34;cpu&#34;}".into();
+    let r = deliver_event(&svc, &srv, "bigpanda", json!({}), ev).await;
+    assert_eq!(
+        r.body,
+        "{\"app_key\":\"cfgkey\",\"check\":\"id\",\"description\":\"message\",\"host\":\"serverA\",\"status\":\"ok\",\"task\":\"cpu_alert:cpu\",\"timestamp\":0}"
+    );
+    let bad = HandlerSpec::new("cpu", "x", "bigpanda", opts(json!({"host": "{{ .Nope"})));
+    assert!(svc.register_handler(bad).is_err());
+}
+
+#[tokio::test]
+async fn servicenow() {
+    let srv = HttpServer::start(200).await;
+    let cfg = config(&format!(
+        "[servicenow]\nenabled = true\nurl = \"{}/api/global/em/jsonv2\"\nusername = \"u\"\npassword = \"p\"\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let o = json!({
+        "node": "{{ index .Tags \"host\" }}",
+        "type": "CPU",
+        "resource": "{{ .Name }}",
+        "metricName": "usage_{{ index .Fields \"state\" }}",
+        "additional_info": {"link": "http://x/{{ .ID }}", "n": 1.5},
+    });
+    let r = deliver_event(&svc, &srv, "servicenow", o, rich_event(Level::Critical)).await;
+    assert_eq!(r.path, "/api/global/em/jsonv2");
+    assert_eq!(r.headers["authorization"], "Basic dTpw");
+    assert_eq!(
+        r.body,
+        "{\"records\":[{\"source\":\"Kapacitor\",\"node\":\"serverA\",\"type\":\"CPU\",\"resource\":\"cpu\",\"metric_name\":\"usage_up\",\"message_key\":\"id\",\"severity\":\"1\",\"description\":\"message\",\"additional_info\":\"{\\\"link\\\":\\\"http://x/id\\\",\\\"n\\\":\\\"1.5\\\"}\"}]}"
+    );
+    let url = format!("{}/other", srv.url);
+    let o = json!({"url": url, "source": "src", "messageKey": "k-{{ .ID }}"});
+    let r = deliver_event(&svc, &srv, "servicenow", o, rich_event(Level::Ok)).await;
+    assert_eq!(r.path, "/other");
+    assert_eq!(
+        r.body,
+        "{\"records\":[{\"source\":\"src\",\"message_key\":\"k-id\",\"severity\":\"5\",\"description\":\"message\"}]}"
+    );
+    let bad = HandlerSpec::new("cpu", "x", "servicenow", opts(json!({"metric_name": "m"})));
+    assert!(svc.register_handler(bad).is_err());
+}
+
+#[tokio::test]
+async fn zenoss() {
+    let srv = HttpServer::start(200).await;
+    let cfg = config(&format!(
+        "[zenoss]\nenabled = true\nurl = \"{}/zport/dmd/evconsole_router\"\nusername = \"u\"\npassword = \"p\"\nseverity-map = {{ OK = 0, Info = \"Info\", Warning = \"Warning\", Critical = 5 }}\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let o = json!({
+        "device": "{{ index .Tags \"host\" }}",
+        "component": "cpu",
+        "evclasskey": "key",
+        "evclass": "/Status",
+        "message": "{{ .Level }}: {{ .Message }}",
+        "tid": 7,
+        "customField": {"link": "http://x/{{ .ID }}", "obj": "{\"a\":1}", "n": 2},
+    });
+    let r = deliver_event(&svc, &srv, "zenoss", o, rich_event(Level::Critical)).await;
+    assert_eq!(r.path, "/zport/dmd/evconsole_router");
+    assert_eq!(r.headers["authorization"], "Basic dTpw");
+    assert_eq!(
+        r.body,
+        "{\"action\":\"EventsRouter\",\"method\":\"add_event\",\"data\":[{\"collector\":\"Kapacitor\",\"component\":\"cpu\",\"device\":\"serverA\",\"evclass\":\"/Status\",\"evclasskey\":\"key\",\"link\":\"http://x/id\",\"message\":\"CRITICAL: message\",\"n\":2,\"obj\":{\"a\":1},\"severity\":5,\"summary\":\"message\"}],\"type\":\"rpc\",\"tid\":7}"
+    );
+    let o = json!({"summary": "{{ .ID }} recovered", "collector": "c1", "action": "A"});
+    let r = deliver_event(&svc, &srv, "zenoss", o, rich_event(Level::Ok)).await;
+    assert_eq!(
+        r.body,
+        "{\"action\":\"A\",\"method\":\"add_event\",\"data\":[{\"collector\":\"c1\",\"component\":\"\",\"device\":\"\",\"evclass\":\"\",\"evclasskey\":\"\",\"severity\":0,\"summary\":\"id recovered\"}],\"type\":\"rpc\",\"tid\":1}"
+    );
+}

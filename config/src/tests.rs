@@ -59,6 +59,14 @@ fn defaults_match_kapacitor() {
     assert_eq!(c.alerta.token_prefix, "Bearer");
     assert_eq!(c.sensu.addr, "sensu-client:3030");
     assert_eq!(c.talk.author_name, "Kapacitor");
+    assert_eq!(
+        c.servicenow.url,
+        "https://instance.service-now.com/api/global/em/jsonv2"
+    );
+    assert_eq!(c.servicenow.source, "Kapacitor");
+    assert_eq!(c.zenoss.collector, "Kapacitor");
+    assert_eq!(c.bigpanda.url, "https://api.bigpanda.io/data/v2/alerts");
+    assert_eq!(c.snmptrap.community, "kapacitor");
     assert_eq!(c.mqtt[0].url, "tcp://localhost:1883");
     assert_eq!(c.httppost[0].endpoint, "example");
     assert_eq!(c.reporting.url, "https://usage.influxdata.com");

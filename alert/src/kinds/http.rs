@@ -1,7 +1,7 @@
 //! The web-hook kinds: each builds one HTTP request from an event, and `send` performs it
 //! with the shared client, classifying failures as retryable or not.
 
-use super::{DeliveryError, Shared, chat, incident, post};
+use super::{DeliveryError, Shared, chat, incident, itsm, post};
 use crate::event::Event;
 use crate::options::{
     OpsGenieOptions, PagerDutyOptions, PushoverOptions, SlackOptions, TeamsOptions,
@@ -22,6 +22,9 @@ pub(crate) enum HttpAction {
     OpsGenie(OpsGenieOptions),
     OpsGenie2(OpsGenieOptions),
     Alerta(Box<incident::AlertaAction>),
+    BigPanda(Box<itsm::BigPandaAction>),
+    ServiceNow(Box<itsm::ServiceNowAction>),
+    Zenoss(Box<itsm::ZenossAction>),
 }
 
 pub(crate) enum Body {
@@ -83,6 +86,9 @@ impl HttpAction {
             HttpAction::OpsGenie(o) => incident::opsgenie(o, ev, cfg)?,
             HttpAction::OpsGenie2(o) => incident::opsgenie2(o, ev, cfg)?,
             HttpAction::Alerta(a) => a.request(ev, cfg)?,
+            HttpAction::BigPanda(a) => a.request(ev, cfg)?,
+            HttpAction::ServiceNow(a) => a.request(ev, cfg)?,
+            HttpAction::Zenoss(a) => a.request(ev, cfg)?,
         };
         send(sh, req).await
     }

@@ -6,6 +6,7 @@ mod exec;
 mod http;
 mod incident;
 mod internal;
+mod itsm;
 mod log;
 mod mqtt;
 mod post;
@@ -26,6 +27,7 @@ use std::time::Duration;
 pub const KINDS: &[&str] = &[
     "aggregate",
     "alerta",
+    "bigpanda",
     "discord",
     "exec",
     "log",
@@ -38,24 +40,18 @@ pub const KINDS: &[&str] = &[
     "publish",
     "pushover",
     "sensu",
+    "servicenow",
     "slack",
     "smtp",
     "tcp",
     "teams",
     "telegram",
     "victorops",
+    "zenoss",
 ];
 
 /// Kinds Kapacitor has that this implementation does not deliver yet.
-const NOT_IMPLEMENTED: &[&str] = &[
-    "bigpanda",
-    "hipchat",
-    "kafka",
-    "servicenow",
-    "snmptrap",
-    "talk",
-    "zenoss",
-];
+const NOT_IMPLEMENTED: &[&str] = &["hipchat", "kafka", "snmptrap", "talk"];
 
 /// A failed delivery. `retryable` failures (connection errors, timeouts, 5xx, 429) are tried
 /// again with backoff; the others are counted as failed at once.
@@ -186,6 +182,15 @@ impl Action {
             "alerta" => Action::http(http::HttpAction::Alerta(Box::new(
                 incident::AlertaAction::new(decode("alerta.HandlerConfig", o)?)?,
             ))),
+            "bigpanda" => Action::http(http::HttpAction::BigPanda(Box::new(
+                itsm::BigPandaAction::new(decode("bigpanda.HandlerConfig", o)?)?,
+            ))),
+            "servicenow" => Action::http(http::HttpAction::ServiceNow(Box::new(
+                itsm::ServiceNowAction::new(decode("servicenow.HandlerConfig", o)?)?,
+            ))),
+            "zenoss" => Action::http(http::HttpAction::Zenoss(Box::new(itsm::ZenossAction::new(
+                decode("zenoss.HandlerConfig", o)?,
+            )?))),
             k if NOT_IMPLEMENTED.contains(&k) => {
                 return Err(format!("handler kind {k:?} is not implemented"));
             }

@@ -506,7 +506,7 @@ pub struct TeamsConfig {
     pub state_changes_only: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ServiceNowConfig {
     pub enabled: bool,
@@ -516,6 +516,21 @@ pub struct ServiceNowConfig {
     pub password: String,
     pub global: bool,
     pub state_changes_only: bool,
+}
+
+impl Default for ServiceNowConfig {
+    /// Kapacitor's placeholder URL and the `source` of its sample configuration.
+    fn default() -> Self {
+        ServiceNowConfig {
+            enabled: false,
+            url: "https://instance.service-now.com/api/global/em/jsonv2".into(),
+            source: "Kapacitor".into(),
+            username: String::new(),
+            password: String::new(),
+            global: false,
+            state_changes_only: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -645,7 +660,7 @@ impl Default for ZenossConfig {
             method: "add_event".into(),
             event_type: "rpc".into(),
             tid: 1,
-            collector: String::new(),
+            collector: "Kapacitor".into(),
             global: false,
             state_changes_only: false,
             severity_map: SeverityMap::default(),
