@@ -29,10 +29,9 @@ pub mod tasks;
 pub mod templates;
 
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor};
+use kapacitor_ipc::{ChildLink, Message, Role, StopReason, start_child};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -62,24 +61,19 @@ pub fn run() -> i32 {
 }
 
 async fn serve() -> i32 {
-    let (supervisor, mut inbox, toml) = match connect_supervisor(Role::Apid).await {
-        Ok(c) => c,
-        Err(e) => {
-            error!(error = %e, "cannot reach the supervisor");
-            return 1;
-        }
+    let Some(ChildLink {
+        supervisor,
+        mut inbox,
+        config_toml,
+        mut term,
+    }) = start_child(Role::Apid).await
+    else {
+        return 1;
     };
-    let cfg = match Config::from_toml(&toml) {
+    let cfg = match Config::from_toml(&config_toml) {
         Ok(cfg) => cfg,
         Err(e) => {
             error!(error = %e, "configuration from the supervisor is invalid");
-            return 1;
-        }
-    };
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot install the SIGTERM handler");
             return 1;
         }
     };

@@ -27,10 +27,9 @@ pub mod settings;
 pub mod wire;
 
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, StopReason, connect_supervisor, serve_until_stopped};
+use kapacitor_ipc::{ChildLink, Message, Role, StopReason, serve_until_stopped, start_child};
 use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 
 /// Entry point of `kapacitord __role gossipd`; returns the exit code.
@@ -157,24 +156,19 @@ pub async fn start_full(cfg: &Config, services: rpc::PeerServices) -> Result<Sta
 }
 
 async fn serve() -> i32 {
-    let (supervisor, mut inbox, toml) = match connect_supervisor(Role::Gossipd).await {
-        Ok(c) => c,
-        Err(e) => {
-            error!(error = %e, "cannot reach the supervisor");
-            return 1;
-        }
+    let Some(ChildLink {
+        supervisor,
+        mut inbox,
+        config_toml,
+        mut term,
+    }) = start_child(Role::Gossipd).await
+    else {
+        return 1;
     };
-    let cfg = match Config::from_toml(&toml) {
+    let cfg = match Config::from_toml(&config_toml) {
         Ok(cfg) => cfg,
         Err(e) => {
             error!(error = %e, "configuration from the supervisor is invalid");
-            return 1;
-        }
-    };
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot install the SIGTERM handler");
             return 1;
         }
     };

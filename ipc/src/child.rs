@@ -33,6 +33,40 @@ pub async fn connect_supervisor(role: Role) -> Result<(Peer, Inbox, String), Ipc
     }
 }
 
+/// What every child role starts from: the supervisor link, the configuration it sent, and
+/// the SIGTERM stream (a process-group kill reaches the child directly).
+pub struct ChildLink {
+    pub supervisor: Peer,
+    pub inbox: Inbox,
+    pub config_toml: String,
+    pub term: tokio::signal::unix::Signal,
+}
+
+/// [`connect_supervisor`] and the SIGTERM handler; `None` (with the reason logged) when the
+/// child cannot run and should exit 1.
+pub async fn start_child(role: Role) -> Option<ChildLink> {
+    let (supervisor, inbox, config_toml) = match connect_supervisor(role).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach the supervisor");
+            return None;
+        }
+    };
+    let term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGTERM handler");
+            return None;
+        }
+    };
+    Some(ChildLink {
+        supervisor,
+        inbox,
+        config_toml,
+        term,
+    })
+}
+
 /// Why a child leaves [`serve_until_stopped`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {

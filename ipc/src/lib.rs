@@ -21,7 +21,8 @@ mod message;
 mod peer;
 
 pub use child::{
-    CONFIG_TIMEOUT, StopReason, connect_supervisor, serve_until_stopped, serve_until_stopped_with,
+    CONFIG_TIMEOUT, ChildLink, StopReason, connect_supervisor, serve_until_stopped,
+    serve_until_stopped_with, start_child,
 };
 pub use codec::{
     MAX_FRAME_LEN, decode, decode_envelope, decode_hello, encode, encode_points, frame_codec,

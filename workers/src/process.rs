@@ -9,9 +9,10 @@ use crate::process_apid;
 use crate::process_engine::Engine;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_config::Config;
-use kapacitor_ipc::{Message, Role, StopReason, TaskSpec, connect_supervisor, serve_until_stopped};
+use kapacitor_ipc::{
+    ChildLink, Message, Role, StopReason, TaskSpec, serve_until_stopped, start_child,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
@@ -42,24 +43,19 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     let role = Role::Worker {
         task_id: task_id.to_string(),
     };
-    let (supervisor, mut inbox, toml) = match connect_supervisor(role).await {
-        Ok(c) => c,
-        Err(e) => {
-            error!(error = %e, "cannot reach the supervisor");
-            return 1;
-        }
+    let Some(ChildLink {
+        supervisor,
+        mut inbox,
+        config_toml,
+        mut term,
+    }) = start_child(role).await
+    else {
+        return 1;
     };
-    let cfg = match Config::from_toml(&toml) {
+    let cfg = match Config::from_toml(&config_toml) {
         Ok(cfg) => cfg,
         Err(e) => {
             error!(error = %e, "configuration from the supervisor is invalid");
-            return 1;
-        }
-    };
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot install the SIGTERM handler");
             return 1;
         }
     };
