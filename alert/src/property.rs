@@ -271,7 +271,12 @@ pub fn handler_from_alert_property(p: &Property) -> Result<PropertyHandler, Prop
                 ("customField", "customField", How::KeyValue),
             ],
         ),
-        "hipChat" | "talk" | "snmpTrap" | "kafka" => {
+        "hipChat" => (
+            "hipchat",
+            &[("room", "room", How::One), ("token", "token", How::One)],
+        ),
+        "talk" => ("talk", &[]),
+        "snmpTrap" | "kafka" => {
             return Err(PropertyError(format!(
                 "alert handler .{}() is not implemented",
                 p.name
@@ -398,6 +403,13 @@ pub fn global_handlers(cfg: &Config) -> Vec<GlobalHandler> {
         "teams",
         "teams",
         tm.state_changes_only,
+    );
+    let hc = &cfg.hipchat;
+    add(
+        hc.enabled && hc.global,
+        "hipchat",
+        "hipChat",
+        hc.state_changes_only,
     );
     let bp = &cfg.bigpanda;
     add(

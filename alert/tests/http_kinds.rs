@@ -509,3 +509,48 @@ async fn zenoss() {
         "{\"action\":\"A\",\"method\":\"add_event\",\"data\":[{\"collector\":\"c1\",\"component\":\"\",\"device\":\"\",\"evclass\":\"\",\"evclasskey\":\"\",\"severity\":0,\"summary\":\"id recovered\"}],\"type\":\"rpc\",\"tid\":1}"
     );
 }
+
+#[tokio::test]
+async fn talk() {
+    let srv = HttpServer::start(200).await;
+    let cfg = config(&format!(
+        "[talk]\nenabled = true\nurl = \"{}/v1/services/webhook/abc\"\nauthor_name = \"kap\"\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let r = deliver(&svc, &srv, "talk", json!({}), Level::Critical).await;
+    assert_eq!(r.path, "/v1/services/webhook/abc");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(
+        r.body,
+        "{\"authorName\":\"kap\",\"text\":\"message\",\"title\":\"id\"}\n"
+    );
+    let bad = HandlerSpec::new("cpu", "x", "talk", opts(json!({"title": "t"})));
+    assert!(svc.register_handler(bad).is_err());
+}
+
+#[tokio::test]
+async fn hipchat() {
+    let srv = HttpServer::start(204).await;
+    let cfg = config(&format!(
+        "[hipchat]\nenabled = true\nurl = \"{}/v2/room\"\nroom = \"ops\"\ntoken = \"cfg tok\"\n",
+        srv.url
+    ));
+    let (svc, _) = service(&cfg);
+    let r = deliver(&svc, &srv, "hipchat", json!({}), Level::Warning).await;
+    assert_eq!(r.path, "/v2/room/ops/notification?auth_token=cfg+tok");
+    assert_eq!(
+        r.body,
+        "{\"color\":\"yellow\",\"from\":\"kapacitor\",\"message\":\"message\",\"notify\":true}\n"
+    );
+    let o = json!({"room": "db", "token": "t2"});
+    let r = deliver(&svc, &srv, "hipchat", o, Level::Critical).await;
+    assert_eq!(r.path, "/v2/room/db/notification?auth_token=t2");
+    assert!(r.body.starts_with("{\"color\":\"red\""));
+    // HipChat answers 204: counted as sent, not failed.
+    svc.register_handler(HandlerSpec::new("cpu", "kept", "hipchat", opts(json!({}))))
+        .unwrap();
+    svc.publish(event("cpu", Level::Ok));
+    wait_until(|| svc.stats().handlers.iter().any(|h| h.sent == 1)).await;
+    assert_eq!(svc.stats().handlers[0].failed, 0);
+}

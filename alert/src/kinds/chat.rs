@@ -1,5 +1,5 @@
-//! Chat services: Slack, Microsoft Teams, Telegram, Discord and Pushover, with the payloads
-//! of Kapacitor's `services/<name>/service.go`.
+//! Chat services: Slack, Microsoft Teams, Telegram, Discord, Pushover, Talk and HipChat, with
+//! the payloads of Kapacitor's `services/<name>/service.go`.
 
 use super::http::{Body, Request, join_url_path, ok_200};
 use super::{DeliveryError, go_encode, go_map, render, template};
@@ -10,6 +10,7 @@ use crate::options::{
 };
 use kapacitor_config::Config;
 use kapacitor_models::time_fmt::rfc3339;
+use serde::Deserialize;
 use serde_json::{Value as J, json};
 
 fn not_enabled() -> DeliveryError {
@@ -276,4 +277,77 @@ pub(crate) fn pushover(
     let mut req = Request::json("Pushover", c.url.clone(), String::new(), ok_200);
     req.body = Body::Form(form);
     Ok(req)
+}
+
+/// Talk takes no options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TalkOptions {}
+
+/// Talk (jianliao.com) incoming web hook: the event ID as title, the message as text.
+pub(crate) fn talk(ev: &Event, cfg: &Config) -> Result<Request, DeliveryError> {
+    let c = &cfg.talk;
+    if !c.enabled {
+        return Err(not_enabled());
+    }
+    let body = go_map([
+        ("authorName", J::from(c.author_name.as_str())),
+        ("text", J::from(ev.message.as_str())),
+        ("title", J::from(ev.id.as_str())),
+    ]);
+    Ok(Request::json(
+        "Talk",
+        c.url.clone(),
+        go_encode(&body),
+        ok_200,
+    ))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct HipChatOptions {
+    #[serde(default)]
+    pub room: String,
+    #[serde(default)]
+    pub token: String,
+}
+
+/// HipChat's v2 room notification: `<url>/<room>/notification?auth_token=<token>`.
+pub(crate) fn hipchat(
+    o: &HipChatOptions,
+    ev: &Event,
+    cfg: &Config,
+) -> Result<Request, DeliveryError> {
+    let c = &cfg.hipchat;
+    if !c.enabled {
+        return Err(not_enabled());
+    }
+    let room = if o.room.is_empty() { &c.room } else { &o.room };
+    let token = if o.token.is_empty() {
+        &c.token
+    } else {
+        &o.token
+    };
+    let mut url = reqwest::Url::parse(&join_url_path(&c.url, &[room, "notification"])?)
+        .map_err(|e| DeliveryError::permanent(e.to_string()))?;
+    url.query_pairs_mut()
+        .clear()
+        .append_pair("auth_token", token);
+    let color = match ev.level {
+        Level::Warning => "yellow",
+        Level::Critical => "red",
+        _ => "green",
+    };
+    let body = go_map([
+        ("color", J::from(color)),
+        ("from", J::from("kapacitor")),
+        ("message", J::from(ev.message.as_str())),
+        ("notify", J::Bool(true)),
+    ]);
+    Ok(Request::json(
+        "HipChat",
+        url.to_string(),
+        go_encode(&body),
+        |s| s == 200 || s == 204,
+    ))
 }

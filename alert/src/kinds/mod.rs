@@ -30,6 +30,7 @@ pub const KINDS: &[&str] = &[
     "bigpanda",
     "discord",
     "exec",
+    "hipchat",
     "log",
     "mqtt",
     "opsgenie",
@@ -43,6 +44,7 @@ pub const KINDS: &[&str] = &[
     "servicenow",
     "slack",
     "smtp",
+    "talk",
     "tcp",
     "teams",
     "telegram",
@@ -51,7 +53,7 @@ pub const KINDS: &[&str] = &[
 ];
 
 /// Kinds Kapacitor has that this implementation does not deliver yet.
-const NOT_IMPLEMENTED: &[&str] = &["hipchat", "kafka", "snmptrap", "talk"];
+const NOT_IMPLEMENTED: &[&str] = &["kafka", "snmptrap"];
 
 /// A failed delivery. `retryable` failures (connection errors, timeouts, 5xx, 429) are tried
 /// again with backoff; the others are counted as failed at once.
@@ -182,6 +184,14 @@ impl Action {
             "alerta" => Action::http(http::HttpAction::Alerta(Box::new(
                 incident::AlertaAction::new(decode("alerta.HandlerConfig", o)?)?,
             ))),
+            "talk" => {
+                decode::<chat::TalkOptions>("talk.HandlerConfig", o)?;
+                Action::http(http::HttpAction::Talk)
+            }
+            "hipchat" => Action::http(http::HttpAction::HipChat(decode(
+                "hipchat.HandlerConfig",
+                o,
+            )?)),
             "bigpanda" => Action::http(http::HttpAction::BigPanda(Box::new(
                 itsm::BigPandaAction::new(decode("bigpanda.HandlerConfig", o)?)?,
             ))),
