@@ -156,6 +156,28 @@ mod tests {
         );
     }
 
+    /// The count the decoder trusts, against the enum as written: a variant added without
+    /// raising `MESSAGE_VARIANTS` is refused on the wire as unknown (it happened once, and
+    /// the cluster's claims silently failed open).
+    #[test]
+    fn message_variants_counts_the_enum_as_written() {
+        let src = include_str!("message.rs");
+        let body = src
+            .split("pub enum Message {\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("the Message enum");
+        let variants = body
+            .lines()
+            .filter(|l| {
+                let name = l.strip_prefix("    ").unwrap_or("");
+                name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && !name.starts_with(|c: char| c == ' ')
+            })
+            .count();
+        assert_eq!(variants as u32, MESSAGE_VARIANTS);
+    }
+
     #[test]
     fn hello_version_checked_first() {
         let mut hello = Hello::new(Role::Apid);
