@@ -276,7 +276,11 @@ pub fn handler_from_alert_property(p: &Property) -> Result<PropertyHandler, Prop
             &[("room", "room", How::One), ("token", "token", How::One)],
         ),
         "talk" => ("talk", &[]),
-        "snmpTrap" | "kafka" => {
+        "snmpTrap" => {
+            o.insert("trap-oid".into(), J::from(str_arg(p, 0)?));
+            ("snmptrap", &[])
+        }
+        "kafka" => {
             return Err(PropertyError(format!(
                 "alert handler .{}() is not implemented",
                 p.name
@@ -302,6 +306,14 @@ pub fn handler_from_alert_property(p: &Property) -> Result<PropertyHandler, Prop
                 link.insert("text".into(), J::from(text));
             }
             push(&mut o, "links", J::Array(vec![J::Object(link)]));
+            continue;
+        }
+        if kind == "snmptrap" && sp.name == "data" {
+            let mut data = Map::new();
+            for (i, key) in ["oid", "type", "value"].into_iter().enumerate() {
+                data.insert(key.into(), J::from(str_arg(sp, i)?));
+            }
+            push(&mut o, "data-list", J::Array(vec![J::Object(data)]));
             continue;
         }
         let Some((_, key, how)) = subs.iter().find(|(n, _, _)| *n == sp.name) else {

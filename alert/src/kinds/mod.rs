@@ -11,6 +11,7 @@ mod log;
 mod mqtt;
 mod post;
 mod smtp;
+mod snmp;
 mod tcp;
 
 pub(crate) use internal::AggregateAction;
@@ -44,6 +45,7 @@ pub const KINDS: &[&str] = &[
     "servicenow",
     "slack",
     "smtp",
+    "snmptrap",
     "talk",
     "tcp",
     "teams",
@@ -53,7 +55,8 @@ pub const KINDS: &[&str] = &[
 ];
 
 /// Kinds Kapacitor has that this implementation does not deliver yet.
-const NOT_IMPLEMENTED: &[&str] = &["kafka", "snmptrap"];
+/// Kafka needs a client and a broker to test against; neither is here yet.
+const NOT_IMPLEMENTED: &[&str] = &["kafka"];
 
 /// A failed delivery. `retryable` failures (connection errors, timeouts, 5xx, 429) are tried
 /// again with backoff; the others are counted as failed at once.
@@ -114,6 +117,7 @@ pub(crate) enum Action {
     Exec(exec::ExecAction),
     Smtp(smtp::SmtpAction),
     Mqtt(mqtt::MqttAction),
+    SnmpTrap(snmp::SnmpTrapAction),
     Publish(internal::PublishAction),
     Aggregate(AggregateAction),
 }
@@ -137,6 +141,10 @@ impl Action {
             )?)?),
             "smtp" => Action::Smtp(smtp::SmtpAction::new(decode("smtp.HandlerConfig", o)?)?),
             "mqtt" => Action::Mqtt(mqtt::MqttAction::new(decode("mqtt.HandlerConfig", o)?)),
+            "snmptrap" => Action::SnmpTrap(snmp::SnmpTrapAction::new(decode(
+                "snmptrap.HandlerConfig",
+                o,
+            )?)?),
             "publish" => Action::Publish(internal::PublishAction::new(decode(
                 "alert.PublishHandlerConfig",
                 o,
@@ -228,6 +236,7 @@ impl Action {
             Action::Exec(a) => a.deliver(ev, sh).await,
             Action::Smtp(a) => a.deliver(ev, sh).await,
             Action::Mqtt(a) => a.deliver(ev, sh).await,
+            Action::SnmpTrap(a) => a.deliver(ev, sh).await,
             Action::Publish(a) => a.deliver(ev, sh),
             // Aggregation is driven by its own loop in `delivery`.
             Action::Aggregate(_) => Ok(()),
