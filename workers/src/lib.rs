@@ -18,3 +18,11 @@ pub use process_runner::{
     CountingRunner, RunnerFactory, TaskRunner, WorkerContext, counting_runner,
 };
 pub use process_task::engine_runner;
+
+/// The worker's data link and engine thread, for benchmarks that drive a worker in-process
+/// (`benches/worker_ipc.rs`); the worker process itself uses them through [`run_worker`].
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::process_apid::{Subscription, run as run_data_link};
+    pub use crate::process_engine::{Engine, EngineHandle};
+}
