@@ -308,6 +308,8 @@ const BIGPANDA_HANDLER: &[PropSpec] = &[
     p("primaryProperty", "s"),
     p("secondaryProperty", "s"),
     p("topic", "s"),
+    p("host", "s"),
+    p("attribute", "s,x"),
 ];
 const TELEGRAM_HANDLER: &[PropSpec] = &[
     p("chatId", "s"),
@@ -354,8 +356,16 @@ const ZENOSS_HANDLER: &[PropSpec] = &[
     p("method", "s"),
     p("type", "s"),
     p("tid", "i"),
-    p("collector", "s"),
+    p("summary", "s"),
+    p("device", "s"),
+    p("component", "s"),
+    p("eventClassKey", "s"),
     p("eventClass", "s"),
+    // The spellings of Kapacitor's documentation.
+    p("evclasskey", "s"),
+    p("evclass", "s"),
+    p("collector", "s"),
+    p("message", "s"),
     p("customField", "s,x"),
 ];
 
