@@ -3,6 +3,7 @@
 //! restarts.
 
 use crate::process_engine::EngineHandle;
+use crate::process_points_tap::PointsTap;
 use kapacitor_ipc::{Dbrp, Hello, Message, PeerOptions, Role, handshake};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,7 +64,12 @@ pub async fn run(
                 let hello = Hello::new(Role::Worker {
                     task_id: task_id.clone(),
                 });
-                handshake(s, hello, PeerOptions::default()).await.ok()
+                let opts = PeerOptions::default();
+                let (tap, taken) = PointsTap::new(s, opts.max_frame_len);
+                handshake(tap, hello, opts)
+                    .await
+                    .ok()
+                    .map(|(peer, inbox)| (peer, inbox, taken))
             }
             Err(e) => {
                 if !announced_wait {
@@ -73,7 +79,7 @@ pub async fn run(
                 None
             }
         };
-        let Some((peer, mut inbox)) = link else {
+        let Some((peer, mut inbox, taken)) = link else {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
@@ -130,7 +136,12 @@ pub async fn run(
             };
             match inc.msg {
                 Message::Points { db, rp, points } => {
-                    if !engine.push_points(db, rp, points).await {
+                    // The tap took every Points frame's points out, in order: this is the next.
+                    let queued = match taken.next() {
+                        Some(frame) => engine.push_frame(db, rp, frame).await,
+                        None => engine.push_points(db, rp, points).await,
+                    };
+                    if !queued {
                         return;
                     }
                 }

@@ -2,11 +2,12 @@
 //! order. A bounded command queue gives backpressure all the way to apid's per-worker queue.
 
 use crate::engine::QueryNodeSpec;
+use crate::process_points_tap::PointsFrame;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_ipc::TaskSpec;
 use kapacitor_models::{Batch, Point};
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
+use tracing::{error, warn};
 
 /// Commands buffered before senders wait.
 const ENGINE_QUEUE: usize = 64;
@@ -16,6 +17,13 @@ enum Cmd {
         db: String,
         rp: String,
         points: Vec<Point>,
+    },
+    /// A `Points` message still encoded: decoded here so that its points are allocated and
+    /// freed on this thread (see `process_points_tap`).
+    Frame {
+        db: String,
+        rp: String,
+        frame: PointsFrame,
     },
     Tick(i64),
     HttpOut {
@@ -88,6 +96,12 @@ impl Engine {
                     while let Some(cmd) = rx.blocking_recv() {
                         match cmd {
                             Cmd::Points { db, rp, points } => runner.push_points(&db, &rp, points),
+                            Cmd::Frame { db, rp, frame } => match frame.decode() {
+                                Ok(points) => runner.push_points(&db, &rp, points),
+                                Err(e) => {
+                                    warn!(error = %e, "points from apid dropped: frame does not decode")
+                                }
+                            },
                             Cmd::Tick(now) => runner.tick(now),
                             Cmd::HttpOut { endpoint, reply } => {
                                 let _ = reply.send(runner.http_out(&endpoint));
@@ -162,6 +176,11 @@ impl EngineHandle {
     /// Queues a batch, waiting while the engine is behind.
     pub async fn push_points(&self, db: String, rp: String, points: Vec<Point>) -> bool {
         self.tx.send(Cmd::Points { db, rp, points }).await.is_ok()
+    }
+
+    /// Queues an encoded `Points` message, waiting while the engine is behind.
+    pub async fn push_frame(&self, db: String, rp: String, frame: PointsFrame) -> bool {
+        self.tx.send(Cmd::Frame { db, rp, frame }).await.is_ok()
     }
 
     pub async fn tick(&self, now_ns: i64) {
