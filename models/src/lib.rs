@@ -9,6 +9,7 @@
 pub mod go_json;
 pub mod line_protocol;
 pub mod point;
+pub mod point_wire;
 pub mod precision;
 pub mod result;
 pub mod result_match;
@@ -17,5 +18,6 @@ pub mod time_fmt;
 
 pub use line_protocol::{ParseError, PointRef};
 pub use point::{Batch, FieldValue, Fields, Point, Tags};
+pub use point_wire::{PointDecoder, WireError};
 pub use precision::Precision;
 pub use result::{Result, Row};

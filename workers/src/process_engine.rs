@@ -93,10 +93,11 @@ impl Engine {
                     }
                 };
                 let body = std::panic::AssertUnwindSafe(|| {
+                    let mut decoder = kapacitor_models::PointDecoder::new();
                     while let Some(cmd) = rx.blocking_recv() {
                         match cmd {
                             Cmd::Points { db, rp, points } => runner.push_points(&db, &rp, points),
-                            Cmd::Frame { db, rp, frame } => match frame.decode() {
+                            Cmd::Frame { db, rp, frame } => match frame.decode(&mut decoder) {
                                 Ok(points) => runner.push_points(&db, &rp, points),
                                 Err(e) => {
                                     warn!(error = %e, "points from apid dropped: frame does not decode")

@@ -42,9 +42,14 @@ pub struct PointsFrame {
 }
 
 impl PointsFrame {
-    /// The points of the frame; `Err` says what is wrong with the encoding.
-    pub fn decode(&self) -> Result<Vec<kapacitor_models::Point>, String> {
-        let (points, rest) = postcard::take_from_bytes(&self.bytes[self.points_at..])
+    /// The points of the frame; `Err` says what is wrong with the encoding. `decoder` keeps
+    /// the previous frame's keys (one per engine thread).
+    pub fn decode(
+        &self,
+        decoder: &mut kapacitor_models::PointDecoder,
+    ) -> Result<Vec<kapacitor_models::Point>, String> {
+        let (points, rest) = decoder
+            .decode_list(&self.bytes[self.points_at..])
             .map_err(|e| format!("points frame of {} bytes: {e}", self.bytes.len()))?;
         if !rest.is_empty() {
             return Err(format!(
@@ -267,7 +272,7 @@ mod tests {
     use super::*;
     use futures::StreamExt;
     use kapacitor_ipc::{Envelope, Hello, Message, Role, decode_envelope, encode, frame_codec};
-    use kapacitor_models::{FieldValue, Point};
+    use kapacitor_models::{FieldValue, Point, PointDecoder};
     use tokio::io::AsyncWriteExt;
     use tokio_util::codec::FramedRead;
 
@@ -318,7 +323,7 @@ mod tests {
                 bytes: env,
                 points_at: at,
             };
-            assert_eq!(f.decode().unwrap(), pts);
+            assert_eq!(f.decode(&mut PointDecoder::new()).unwrap(), pts);
         }
         // A request that happens to carry points, and other messages, are not taken.
         assert_eq!(
@@ -379,9 +384,30 @@ mod tests {
             assert_eq!(msgs[1].msg, Message::StatsRequest);
             assert_eq!(msgs[2].msg, points_msg("other", vec![]));
             assert_eq!(msgs[3].msg, points_msg("db", vec![]));
-            assert_eq!(taken.next().unwrap().decode().unwrap(), first);
-            assert_eq!(taken.next().unwrap().decode().unwrap(), second);
-            assert_eq!(taken.next().unwrap().decode().unwrap(), vec![]);
+            assert_eq!(
+                taken
+                    .next()
+                    .unwrap()
+                    .decode(&mut PointDecoder::new())
+                    .unwrap(),
+                first
+            );
+            assert_eq!(
+                taken
+                    .next()
+                    .unwrap()
+                    .decode(&mut PointDecoder::new())
+                    .unwrap(),
+                second
+            );
+            assert_eq!(
+                taken
+                    .next()
+                    .unwrap()
+                    .decode(&mut PointDecoder::new())
+                    .unwrap(),
+                vec![]
+            );
             assert!(taken.next().is_none());
         }
     }
@@ -399,7 +425,13 @@ mod tests {
         let (got, taken) = through_tap(stream.clone(), 5).await;
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|f| f.is_ok()));
-        assert!(taken.next().unwrap().decode().is_err());
+        assert!(
+            taken
+                .next()
+                .unwrap()
+                .decode(&mut PointDecoder::new())
+                .is_err()
+        );
 
         // A frame cut short by EOF is an error for the reader.
         let whole = framed(&envelope(0, points_msg("db", vec![point(1)])));

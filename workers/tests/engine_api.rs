@@ -247,3 +247,24 @@ fn dot_view_has_nodes_and_edges() {
         "{dot}"
     );
 }
+
+#[test]
+fn http_out_keeps_the_latest_point_per_group_as_a_leaf_and_mid_pipeline() {
+    // The leaf keeps points and makes rows when read; the first httpOut has a child and keeps
+    // rows. Both must show the same body.
+    let mut t =
+        task("stream|from().measurement('cpu').groupBy('host')|httpOut('mid')|httpOut('leaf')")
+            .unwrap();
+    for (host, v, s) in [("a", 1.0, 0), ("b", 2.0, 1), ("a", 3.0, 2)] {
+        t.push_point(
+            "db",
+            "rp",
+            point("cpu", host, "value", FieldValue::Float(v), T0 + s * S),
+        );
+    }
+    let want = r#"{"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","value"],"values":[["1971-01-01T00:00:02Z",3]]},{"name":"cpu","tags":{"host":"b"},"columns":["time","value"],"values":[["1971-01-01T00:00:01Z",2]]}]}"#;
+    assert_eq!(t.http_out("mid").unwrap(), want);
+    assert_eq!(t.http_out("leaf").unwrap(), want);
+    assert_eq!(stat(&t, "http_out2", "emitted"), 3);
+    assert_eq!(stat(&t, "http_out3", "collected"), 3);
+}

@@ -178,6 +178,8 @@ pub struct Cx<'a> {
     task: &'a TaskContext,
     observed: Option<(&'a GroupCounts, i64)>,
     dbrp: (&'a str, &'a str),
+    /// The node has no children: what it emits is dropped.
+    leaf: bool,
 }
 
 impl Cx<'_> {
@@ -201,6 +203,12 @@ impl Cx<'_> {
 
     pub(crate) fn node_name(&self) -> &str {
         self.node_name
+    }
+
+    /// True when nothing receives what this node emits, so a node that keeps a message may
+    /// keep it instead of a copy.
+    pub(crate) fn is_leaf(&self) -> bool {
+        self.leaf
     }
 
     pub(crate) fn alert(&mut self, e: AlertEvent) {
@@ -711,6 +719,7 @@ impl Task {
                 task: &self.ctx,
                 observed: None,
                 dbrp: (&self.cur_db, &self.cur_rp),
+                leaf: slot.children.is_empty(),
             };
             slot.imp.on_msg(port, msg, &mut cx);
             slot.errors += cx.errors as i64;
@@ -772,6 +781,7 @@ impl Task {
                 task: &self.ctx,
                 observed,
                 dbrp: (&self.cur_db, &self.cur_rp),
+                leaf: slot.children.is_empty(),
             };
             slot.imp.on_tick(now, &mut cx);
             slot.errors += cx.errors as i64;

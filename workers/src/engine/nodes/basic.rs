@@ -4,7 +4,7 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::lambda::{Lambda, State, Value, to_field};
-use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, add_null};
+use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, PointMsg, add_null};
 use crate::engine::props::NodeSpec;
 use crate::engine::result::{Row, result_json};
 use crate::engine::{EngineError, timeutil};
@@ -1065,9 +1065,26 @@ impl NodeImpl for NoOp {
 /// `httpOut(endpoint)`: keeps the latest row per group, in first-seen group order.
 pub struct HttpOut {
     endpoint: String,
-    rows: Vec<(Group, Row)>,
+    rows: Vec<(Group, Latest)>,
     index: GroupMap<usize>,
     seen_any: bool,
+}
+
+/// What httpOut keeps of a group's latest message. A leaf httpOut (the usual case) keeps the
+/// point itself and makes its row only when the endpoint is read: a row per point written
+/// would copy every name, tag and field.
+enum Latest {
+    Row(Row),
+    Point(PointMsg),
+}
+
+impl Latest {
+    fn row(&self) -> std::borrow::Cow<'_, Row> {
+        match self {
+            Latest::Row(r) => std::borrow::Cow::Borrowed(r),
+            Latest::Point(p) => std::borrow::Cow::Owned(Row::from_point(p)),
+        }
+    }
 }
 
 impl HttpOut {
@@ -1084,13 +1101,13 @@ impl HttpOut {
         })
     }
 
-    fn set(&mut self, g: &Group, row: Row) {
+    fn set(&mut self, g: &Group, latest: Latest) {
         self.seen_any = true;
         match self.index.get(g) {
-            Some(&i) => self.rows[i].1 = row,
+            Some(&i) => self.rows[i].1 = latest,
             None => {
                 self.index.insert(g.clone(), self.rows.len());
-                self.rows.push((g.clone(), row));
+                self.rows.push((g.clone(), latest));
             }
         }
     }
@@ -1098,10 +1115,15 @@ impl HttpOut {
 
 impl NodeImpl for HttpOut {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
-        match &msg {
-            Msg::Point(p) => self.set(&p.group, Row::from_point(p)),
-            Msg::Batch(b) => self.set(&b.group, Row::from_batch(b)),
-            Msg::Delete { group } => {
+        match msg {
+            Msg::Point(p) if cx.is_leaf() => {
+                let g = p.group.clone();
+                self.set(&g, Latest::Point(p));
+                return;
+            }
+            Msg::Point(ref p) => self.set(&p.group, Latest::Row(Row::from_point(p))),
+            Msg::Batch(ref b) => self.set(&b.group, Latest::Row(Row::from_batch(b))),
+            Msg::Delete { ref group } => {
                 if let Some(i) = self.index.remove(group) {
                     self.rows.remove(i);
                     for (j, (g, _)) in self.rows.iter().enumerate().skip(i) {
@@ -1116,7 +1138,8 @@ impl NodeImpl for HttpOut {
 
     fn http_out(&self) -> Option<(&str, String)> {
         let body = if self.seen_any {
-            result_json(Some(self.rows.iter().map(|(_, r)| r)))
+            let rows: Vec<_> = self.rows.iter().map(|(_, l)| l.row()).collect();
+            result_json(Some(rows.iter().map(|r| r.as_ref())))
         } else {
             result_json(None::<std::iter::Empty<&Row>>)
         };
