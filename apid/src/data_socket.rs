@@ -103,6 +103,7 @@ async fn serve_worker(
             Message::AlertScriptHandlers { specs_json } => {
                 alerts.set_script_handlers(&task_id, specs_json)
             }
+            Message::LoopbackWrite { db, rp, points } => registry.route_write(db, rp, points),
             Message::AlertStatesRequest { topics } => {
                 let states = alerts.event_states(topics);
                 let _ = inc.reply(Message::AlertStates { states }).await;

@@ -36,6 +36,32 @@ pub struct AppState {
     pub alerts: crate::alert_host::AlertHost,
 }
 
+/// `POST /sideload/reload`: every running task's sideload nodes read their sources again;
+/// 204, or Kapacitor's 500 naming what failed.
+async fn sideload_reload(State(state): State<AppState>) -> Response {
+    let mut failed = Vec::new();
+    for task in state.registry.connected() {
+        match state
+            .registry
+            .request(&task, Message::SideloadReload, IPC_TIMEOUT)
+            .await
+        {
+            Ok(Message::Done) => {}
+            Ok(Message::Error { message }) => failed.push(format!("{task}: {message}")),
+            Ok(other) => failed.push(format!("{task}: unexpected answer {}", other.name())),
+            Err(e) => failed.push(format!("{task}: {e}")),
+        }
+    }
+    if failed.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        crate::api_json::api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to reload sideload sources: {}", failed.join("; ")),
+        )
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let write = post(ingest::write).layer(DefaultBodyLimit::max(ingest::MAX_BODY));
     let api = Router::new()
@@ -46,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::subscriptions::routes())
         .merge(crate::recordings::routes())
         .merge(crate::replays::routes())
+        .route("/sideload/reload", post(sideload_reload))
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))
         .route("/write", write.clone())

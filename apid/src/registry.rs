@@ -442,6 +442,13 @@ impl Registry {
         self.lock().contains_key(task_id)
     }
 
+    /// The tasks (and replays) whose workers are connected now.
+    pub fn connected(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     pub fn stats(&self) -> Vec<WorkerStats> {
         let mut stats: Vec<_> = self
             .lock()

@@ -146,7 +146,7 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::AlertStates { states: Vec::new() },
+            msg: Message::SideloadReload,
         })
         .unwrap();
         assert_eq!(
@@ -172,7 +172,7 @@ mod tests {
             .filter(|l| {
                 let name = l.strip_prefix("    ").unwrap_or("");
                 name.starts_with(|c: char| c.is_ascii_uppercase())
-                    && !name.starts_with(|c: char| c == ' ')
+                    && !name.starts_with(' ')
             })
             .count();
         assert_eq!(variants as u32, MESSAGE_VARIANTS);

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 68;
+pub const MESSAGE_VARIANTS: u32 = 70;
 
 /// Every message of every connection.
 ///
@@ -469,6 +469,16 @@ pub enum Message {
     AlertStates {
         states: Vec<TopicEventState>,
     },
+    /// worker → apid: points of a `kapacitorLoopback()` node, routed as a `/write` of this
+    /// database and retention policy (to every task subscribed to it, this one included).
+    LoopbackWrite {
+        db: String,
+        rp: String,
+        points: Vec<Point>,
+    },
+    /// apid → worker: `POST /sideload/reload`: every sideload node reads its source again.
+    /// Answered with `Done`, or `Error` naming the nodes that failed.
+    SideloadReload,
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -615,6 +625,8 @@ impl Message {
             Message::ClusterAlertSynced { .. } => "ClusterAlertSynced",
             Message::AlertStatesRequest { .. } => "AlertStatesRequest",
             Message::AlertStates { .. } => "AlertStates",
+            Message::LoopbackWrite { .. } => "LoopbackWrite",
+            Message::SideloadReload => "SideloadReload",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

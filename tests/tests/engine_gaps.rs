@@ -192,6 +192,26 @@ fn sideload_adds_fields_and_tags_from_files_in_order() {
     assert_eq!(row("a")["values"][0][1].as_f64(), Some(80.0), "{out}");
     assert_eq!(row("b")["tags"]["level"], "low");
     assert_eq!(row("b")["values"][0][1].as_f64(), Some(95.0), "{out}");
+    // The files change; POST /sideload/reload makes the running task read them again.
+    std::fs::write(
+        files.path().join("host/a.yml"),
+        "threshold: 70\nlevel: high\n",
+    )
+    .unwrap();
+    let r = post_json(&d, "/kapacitor/v1/sideload/reload", &json!({}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = write(&d, "db=mydb&rp=myrp&precision=s", "cpu,host=a value=3 20\n");
+    assert_eq!(r.status, 204, "{}", r.body);
+    eventually(EVENTUALLY, "the reloaded threshold", || {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.get(&format!("{TASKS}/side/out")).body).ok()?;
+        let a = v["series"]
+            .as_array()?
+            .iter()
+            .find(|s| s["tags"]["host"] == "a")?
+            .clone();
+        (a["values"][0][1].as_f64() == Some(70.0)).then_some(())
+    });
     // A relative source is refused when the task is defined or started.
     let bad = script.replace(
         &format!("file://{}", files.path().display()),
@@ -205,4 +225,38 @@ fn sideload_adds_fields_and_tags_from_files_in_order() {
     );
     assert!(r.status >= 400, "{}", r.body);
     assert!(r.body.contains("must be absolute"), "{}", r.body);
+}
+
+#[test]
+fn kapacitor_loopback_writes_into_this_kapacitords_own_stream() {
+    let d = Daemon::start(DaemonOpts::default());
+    // `twice` reads what `source` loops back under another database and measurement.
+    create_task(
+        &d,
+        json!({"id": "twice", "type": "stream", "dbrps": [{"db": "loop", "rp": "autogen"}],
+                "script": "stream\n    |from()\n        .measurement('cpu2')\n    |httpOut('out')\n",
+                "status": "enabled"}),
+    );
+    create_task(
+        &d,
+        json!({"id": "source", "type": "stream", "dbrps": [{"db": "mydb", "rp": "myrp"}],
+                "script": "stream\n    |from()\n        .measurement('cpu')\n    |eval(lambda: \"value\" * 2.0)\n        .as('double')\n    |kapacitorLoopback()\n        .database('loop')\n        .retentionPolicy('autogen')\n        .measurement('cpu2')\n        .tag('via', 'loop')\n",
+                "status": "enabled"}),
+    );
+    wait_executing(&d, "twice", true);
+    wait_executing(&d, "source", true);
+    let r = write(
+        &d,
+        "db=mydb&rp=myrp&precision=s",
+        "cpu,host=a value=21 10\n",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let out = eventually(EVENTUALLY, "the looped-back point", || {
+        let b = d.get(&format!("{TASKS}/twice/out")).body;
+        b.contains("cpu2").then_some(b)
+    });
+    assert_eq!(
+        out,
+        r#"{"series":[{"name":"cpu2","tags":{"host":"a","via":"loop"},"columns":["time","double"],"values":[["1970-01-01T00:00:10Z",42]]}]}"#
+    );
 }

@@ -10,6 +10,7 @@ mod process_apid;
 mod process_batch;
 mod process_engine;
 mod process_influxdb_out;
+mod process_loopback;
 mod process_points_tap;
 mod process_runner;
 mod process_task;

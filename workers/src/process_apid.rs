@@ -108,9 +108,14 @@ pub async fn run(
         if peer.send(handlers).await.is_err() {
             continue;
         }
-        info!(alert_events_dropped = outbox.dropped(), "connected to apid");
+        info!(
+            alert_events_dropped = outbox.dropped(),
+            loopback_points_dropped = crate::process_loopback::outbox().dropped(),
+            "connected to apid"
+        );
         delay = REDIAL_START;
         announced_wait = false;
+        let loopback = crate::process_loopback::outbox();
         loop {
             let events = outbox.take(crate::process_alerts::BATCH);
             if !events.is_empty() {
@@ -122,12 +127,23 @@ pub async fn run(
                 }
                 continue;
             }
+            if let Some((db, rp, points)) = loopback.pop() {
+                let n = points.len();
+                if let Err(e) = peer.send(Message::LoopbackWrite { db, rp, points }).await {
+                    // The write in flight goes with the link (as a /write would); what is
+                    // still queued waits for the next one.
+                    warn!(error = %e, points = n, "apid link lost; loopback points lost");
+                    break;
+                }
+                continue;
+            }
             let inc = tokio::select! {
                 _ = cancel.cancelled() => {
                     peer.close();
                     return;
                 }
                 _ = outbox.ready() => continue,
+                _ = loopback.ready() => continue,
                 inc = inbox.recv() => inc,
             };
             let Some(inc) = inc else {
@@ -174,6 +190,17 @@ pub async fn run(
                 }
                 Message::Ping => {
                     let _ = inc.reply(Message::Pong).await;
+                }
+                Message::SideloadReload => {
+                    let errors = engine.reload_sideload().await;
+                    let reply = if errors.is_empty() {
+                        Message::Done
+                    } else {
+                        Message::Error {
+                            message: errors.join("; "),
+                        }
+                    };
+                    let _ = inc.reply(reply).await;
                 }
                 ref other => debug!(msg = other.name(), "ignored message from apid"),
             }

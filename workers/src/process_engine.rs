@@ -49,6 +49,9 @@ enum Cmd {
         reply: oneshot::Sender<Vec<String>>,
     },
     RestoreAlerts(Vec<kapacitor_ipc::TopicEventState>),
+    SideloadReload {
+        reply: oneshot::Sender<Vec<String>>,
+    },
 }
 
 /// Handle on the engine thread; cheap to clone.
@@ -123,6 +126,9 @@ impl Engine {
                                 let _ = reply.send(runner.alert_topics());
                             }
                             Cmd::RestoreAlerts(states) => runner.restore_alert_states(states),
+                            Cmd::SideloadReload { reply } => {
+                                let _ = reply.send(runner.reload_sideload());
+                            }
                         }
                     }
                     runner.flush();
@@ -214,6 +220,15 @@ impl EngineHandle {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Cmd::AlertTopics { reply }).await.is_err() {
             return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// `POST /sideload/reload` (see [`TaskRunner::reload_sideload`]); the errors.
+    pub async fn reload_sideload(&self) -> Vec<String> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::SideloadReload { reply }).await.is_err() {
+            return vec!["the task engine is gone".into()];
         }
         rx.await.unwrap_or_default()
     }

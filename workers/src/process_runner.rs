@@ -64,6 +64,10 @@ pub trait TaskRunner {
     }
     /// The event states of [`alert_topics`](Self::alert_topics), before any data arrives.
     fn restore_alert_states(&mut self, _states: Vec<kapacitor_ipc::TopicEventState>) {}
+    /// `POST /sideload/reload`: the sideload nodes read their sources again; the errors.
+    fn reload_sideload(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Builds the runner of a task. An `Err` means the task cannot run (bad script...): the

@@ -77,11 +77,12 @@ impl EngineRunner {
 }
 
 impl EngineRunner {
-    /// Hands influxDBOut's outbox to the writers.
+    /// Hands influxDBOut's outbox to the writers, and kapacitorLoopback's to the apid link.
     fn ship_writes(&mut self) {
         if let Some(outs) = &self.outs {
             outs.feed(self.task.drain_influxdb_writes());
         }
+        crate::process_loopback::outbox().push(self.task.drain_loopback());
     }
 
     /// Brings the writers' counters into the nodes' statistics.
@@ -168,6 +169,10 @@ impl TaskRunner for EngineRunner {
                 self.task.restore_alert_states(&node, states);
             }
         }
+    }
+
+    fn reload_sideload(&mut self) -> Vec<String> {
+        self.task.reload_sideload()
     }
 
     fn query_failed(&mut self, node: usize) {

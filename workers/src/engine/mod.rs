@@ -34,7 +34,7 @@ pub use http_post::{
     HttpPostContext, HttpPostEndpoint, HttpPoster, PostOutcome, PostRequest, ReqwestPoster,
 };
 pub use influxdb_out::{InfluxDbOutSpec, OutWrite};
-pub use nodes::{AlertEvent, AlertLevel, RestoredEvent};
+pub use nodes::{AlertEvent, AlertLevel, LoopbackWrite, RestoredEvent};
 pub use query::QueryNodeSpec;
 
 use msg::{BatchMsg, Group, GroupMap, GroupTable, Msg, PointMsg};
@@ -604,6 +604,16 @@ impl Task {
         if let Some(s) = self.slots.iter_mut().find(|s| s.name == node) {
             s.imp.restore_alert_states(states);
         }
+    }
+
+    /// The points kapacitorLoopback nodes produced since the last call, for this kapacitord's
+    /// own stream.
+    pub fn drain_loopback(&mut self) -> Vec<LoopbackWrite> {
+        let mut out = Vec::new();
+        for s in &mut self.slots {
+            s.imp.take_loopback(&mut out);
+        }
+        out
     }
 
     /// `POST /sideload/reload`: every sideload node reads its source again. The errors, by

@@ -8,11 +8,13 @@ mod http_post;
 mod influxdb_out;
 mod influxql;
 mod join;
+mod loopback;
 mod sideload;
 mod stats;
 mod window;
 
 pub use alert::{AlertEvent, Level as AlertLevel, RestoredEvent};
+pub use loopback::LoopbackWrite;
 
 use super::influxdb_out::{InfluxDbOutSpec, OutWrite};
 use super::msg::Msg;
@@ -83,6 +85,9 @@ pub trait NodeImpl: Send {
     /// continues from it when its first point arrives (Kapacitor's `restoreEventState`).
     fn restore_alert_states(&mut self, _states: HashMap<String, RestoredEvent>) {}
 
+    /// For kapacitorLoopback nodes: moves the points produced since the last call to `out`.
+    fn take_loopback(&mut self, _out: &mut Vec<LoopbackWrite>) {}
+
     /// For sideload nodes: reads the source files again; `None` for every other node.
     fn reload_sideload(&mut self) -> Option<Result<(), String>> {
         None
@@ -134,6 +139,7 @@ pub fn build(
             pipeline.task_type,
         )?)),
         "sideload" => Box::new(sideload::Sideload::new(&spec)?),
+        "kapacitorLoopback" => Box::new(loopback::Loopback::new(&spec)?),
         "queryFlux" => {
             return Err(spec.err("queryFlux() is not supported: use query() with InfluxQL"));
         }
