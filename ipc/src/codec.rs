@@ -172,7 +172,6 @@ mod tests {
             .filter(|l| {
                 let name = l.strip_prefix("    ").unwrap_or("");
                 name.starts_with(|c: char| c.is_ascii_uppercase())
-                    && !name.starts_with(' ')
             })
             .count();
         assert_eq!(variants as u32, MESSAGE_VARIANTS);
