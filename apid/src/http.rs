@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::recordings::routes())
         .merge(crate::replays::routes())
         .route("/sideload/reload", post(sideload_reload))
+        .route("/logs", get(crate::logs::stream_logs))
         .route("/debug/vars", get(debug_vars))
         .route("/debug/processes", get(debug_processes))
         .route("/write", write.clone())

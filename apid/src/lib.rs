@@ -19,6 +19,7 @@ pub mod http;
 pub mod ingest;
 pub mod json_patch;
 pub mod load_items;
+pub mod logs;
 pub mod recordings;
 pub mod registry;
 pub mod replay_feed;
@@ -120,6 +121,7 @@ async fn serve() -> i32 {
     }
 
     cluster::init(&cfg.data_dir);
+    logs::start(&cfg.data_dir);
     cluster_alert::start(&cfg, alerts.clone());
     subscriptions::start(&cfg, registry.clone(), cancel.clone());
     replays::start(&cfg, supervisor.clone(), registry.clone(), alerts.clone());

@@ -77,6 +77,7 @@ pub fn run(args: RunArgs) -> i32 {
     let log = LogSettings {
         file: cfg.logging.file.clone(),
         level: cfg.logging.level.clone(),
+        tap: Some(logging::log_tap_path(&cfg.data_dir)),
     };
     if let Err(e) = logging::init("supervisor", &log) {
         eprintln!("run: {e}");

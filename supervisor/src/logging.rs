@@ -6,6 +6,11 @@
 //! `STDOUT` or a path opened in append mode, so whole lines from different processes do not
 //! interleave). Children learn the destination and level from the supervisor through
 //! [`LOG_FILE_ENV`] and [`LOG_LEVEL_ENV`], so they can log before their config arrives.
+//!
+//! Every line is also offered, best effort, to apid's log tap (`<data_dir>/run/logs.sock`, a
+//! Unix datagram socket named by [`LOG_TAP_ENV`]), which streams them to
+//! `GET /kapacitor/v1preview/logs` clients: a non-blocking send per line, dropped when
+//! apid is not there or not keeping up, never delaying the process.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -22,6 +27,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub const LOG_FILE_ENV: &str = "KAPACITORD_LOG_FILE";
 pub const LOG_LEVEL_ENV: &str = "KAPACITORD_LOG_LEVEL";
+pub const LOG_TAP_ENV: &str = "KAPACITORD_LOG_TAP";
+
+/// apid's log tap socket under a data directory.
+pub fn log_tap_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("run").join("logs.sock")
+}
 
 /// Where and how much to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +41,8 @@ pub struct LogSettings {
     pub file: String,
     /// `debug`, `info`, `warn` or `error`, any case.
     pub level: String,
+    /// apid's log tap socket, if lines are to be offered to it.
+    pub tap: Option<std::path::PathBuf>,
 }
 
 impl LogSettings {
@@ -38,6 +51,7 @@ impl LogSettings {
         LogSettings {
             file: std::env::var(LOG_FILE_ENV).unwrap_or_else(|_| "STDERR".into()),
             level: std::env::var(LOG_LEVEL_ENV).unwrap_or_else(|_| "info".into()),
+            tap: std::env::var_os(LOG_TAP_ENV).map(std::path::PathBuf::from),
         }
     }
 }
@@ -58,16 +72,23 @@ pub fn parse_level(level: &str) -> Result<LevelFilter, String> {
 /// Installs the global subscriber for this process. `proc_name` goes on every line.
 pub fn init(proc_name: &str, settings: &LogSettings) -> Result<(), String> {
     let level = parse_level(&settings.level)?;
+    let tap = settings.tap.as_ref().and_then(|path| {
+        let sock = std::os::unix::net::UnixDatagram::unbound().ok()?;
+        sock.set_nonblocking(true).ok()?;
+        Some(std::sync::Arc::new((sock, path.clone())))
+    });
     let writer = match settings.file.as_str() {
-        "" | "STDERR" => BoxMakeWriter::new(std::io::stderr),
-        "STDOUT" => BoxMakeWriter::new(std::io::stdout),
+        "" | "STDERR" => tee(std::io::stderr, tap),
+        "STDOUT" => tee(std::io::stdout, tap),
         path => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("opening log file {path}: {e}"))?;
-            BoxMakeWriter::new(std::sync::Mutex::new(file))
+            let file = std::sync::Arc::new(std::sync::Mutex::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("opening log file {path}: {e}"))?,
+            ));
+            tee(move || SharedFile(file.clone()), tap)
         }
     };
     // Dependencies' debug output is noise for operators; keep it at info at most.
@@ -90,6 +111,66 @@ pub fn init(proc_name: &str, settings: &LogSettings) -> Result<(), String> {
         .with(layer)
         .try_init()
         .map_err(|e| format!("installing the logger: {e}"))
+}
+
+type Tap = std::sync::Arc<(std::os::unix::net::UnixDatagram, std::path::PathBuf)>;
+
+/// The destination, plus the tap when there is one.
+fn tee<W, F>(make: F, tap: Option<Tap>) -> BoxMakeWriter
+where
+    W: std::io::Write + 'static,
+    F: Fn() -> W + Send + Sync + 'static,
+{
+    BoxMakeWriter::new(move || TeeWriter {
+        inner: make(),
+        tap: tap.clone(),
+    })
+}
+
+/// One log line: written to the destination, then offered to the tap. tracing's fmt layer
+/// formats a whole line and writes it with one `write_all`, so each datagram is one line.
+struct TeeWriter<W> {
+    inner: W,
+    tap: Option<Tap>,
+}
+
+impl<W: std::io::Write> std::io::Write for TeeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let r = self.inner.write_all(buf);
+        if let Some(tap) = &self.tap {
+            let _ = tap.0.send_to(buf, &tap.1);
+        }
+        r
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The log file shared by every line of this process.
+struct SharedFile(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl std::io::Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
 }
 
 struct Logfmt {
@@ -127,6 +208,13 @@ where
         );
         let _ = write!(line, " msg={}", quote(&fields.message));
         line.push_str(&fields.rest);
+        // A worker's lines name its task, so `kapacitor watch <task>` (a `task=` filter on
+        // the log stream) finds them.
+        if let Some(task) = self.proc_name.strip_prefix("task:")
+            && !fields.rest.contains(" task=")
+        {
+            let _ = write!(line, " task={}", quote(task));
+        }
         writeln!(writer, "{line}")
     }
 }

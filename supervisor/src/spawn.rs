@@ -5,7 +5,7 @@
 //! child exits, so a child forked from a short-lived thread would be killed with it. The
 //! supervisor's current-thread runtime keeps every spawn on the main thread.
 
-use crate::logging::{LOG_FILE_ENV, LOG_LEVEL_ENV, LogSettings};
+use crate::logging::{LOG_FILE_ENV, LOG_LEVEL_ENV, LOG_TAP_ENV, LogSettings};
 use kapacitor_ipc::{IPC_FD, IPC_FD_ENV, Role};
 use nix::sys::signal::Signal;
 use std::io;
@@ -64,6 +64,7 @@ pub fn spawn_child(
         .env(IPC_FD_ENV, IPC_FD.to_string())
         .env(LOG_FILE_ENV, &log.file)
         .env(LOG_LEVEL_ENV, &log.level)
+        .envs(log.tap.iter().map(|t| (LOG_TAP_ENV, t.as_os_str())))
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // Only the supervisor talks to systemd.
         .env_remove("NOTIFY_SOCKET")
