@@ -97,33 +97,6 @@ pub struct AlertEvent {
 const MAX_WEIGHT: f64 = 1.2;
 const WEIGHT_DIFF: f64 = 1.5;
 
-/// Properties of the alert node that are not handlers.
-const NON_HANDLER_PROPS: &[&str] = &[
-    "id",
-    "message",
-    "details",
-    "info",
-    "warn",
-    "crit",
-    "infoReset",
-    "warnReset",
-    "critReset",
-    "history",
-    "flapping",
-    "stateChangesOnly",
-    "noRecoveries",
-    "all",
-    "topic",
-    "category",
-    "levelTag",
-    "levelField",
-    "messageField",
-    "durationField",
-    "idTag",
-    "idField",
-    "quiet",
-];
-
 pub struct Alert {
     levels: [Option<Lambda>; 4],
     resets: [Option<Lambda>; 4],
@@ -232,7 +205,8 @@ impl Alert {
             .node
             .props
             .iter()
-            .filter(|p| !NON_HANDLER_PROPS.contains(&p.name.as_str()))
+            // Handlers, and `.inhibit()`s: the alerting service reads both from the event.
+            .filter(|p| kapacitor_alert::is_handler_property(&p.name) || p.name == "inhibit")
             .cloned()
             .collect();
         Ok(Alert {
