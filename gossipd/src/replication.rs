@@ -125,9 +125,22 @@ pub struct Replication {
     synced: Mutex<HashSet<String>>,
 }
 
-/// How long a claimant waits for an earlier owner's answer. An owner that is down refuses
-/// the connection at once; one cut off by a partition costs this much extra latency.
-const CLAIM_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an owner's gossipd waits for its apid to answer a claim. An apid that is alive
+/// but slower than this (a burst queued ahead of the claim) answers `mine` for every key:
+/// it may well hold the events, so the claimant waits another turn rather than duplicate.
+const CLAIM_RELAY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a claimant waits for an earlier owner's gossipd. An owner that is down refuses
+/// the connection at once (the claimant delivers); one that does not answer in time (a
+/// partition, an overload) counts as `mine`, so the claimant waits another turn, at most
+/// `MAX_REPARKS` times, before it delivers anyway (or the membership drops the owner).
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A claim's answers when the owner is alive but did not say: `mine` for every key.
+fn all_mine(claim_json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(claim_json).ok()?;
+    let n = v.get("keys")?.as_array()?.len();
+    serde_json::to_string(&vec!["mine"; n]).ok()
+}
 
 /// Events per forward call at most.
 const FORWARD_BATCH: usize = 1000;
@@ -239,6 +252,7 @@ impl Replication {
                 service: "alert.claim".into(),
                 body: encode(&claim_json),
             };
+            let claim_json = &claim_json;
             async move {
                 let answers_json = match addr {
                     None => None,
@@ -247,6 +261,10 @@ impl Replication {
                         Ok(other) => {
                             debug!(peer = %o, answer = ?other, "claim refused");
                             None
+                        }
+                        Err(e @ rpc::RpcError::Timeout { .. }) => {
+                            debug!(peer = %o, error = %e, "claim not answered in time; waiting");
+                            all_mine(claim_json)
                         }
                         Err(e) => {
                             debug!(peer = %o, error = %e, "claim not answered");
@@ -276,9 +294,9 @@ impl Replication {
             .ok_or("apid is not connected")?;
         let msg = Message::ClusterAlertClaim {
             owners: Vec::new(),
-            claim_json,
+            claim_json: claim_json.clone(),
         };
-        match peer.request_timeout(msg, CLAIM_TIMEOUT).await {
+        match peer.request_timeout(msg, CLAIM_RELAY_TIMEOUT).await {
             Ok(Message::ClusterAlertClaimed { answers }) => answers
                 .into_iter()
                 .next()
@@ -286,6 +304,9 @@ impl Replication {
                 .map(|j| encode(&j))
                 .ok_or_else(|| "apid gave no answer".to_string()),
             Ok(other) => Err(format!("unexpected answer {} from apid", other.name())),
+            Err(kapacitor_ipc::IpcError::Timeout(_)) => all_mine(&claim_json)
+                .map(|j| encode(&j))
+                .ok_or_else(|| "unreadable claim".to_string()),
             Err(e) => Err(format!("apid: {e}")),
         }
     }
@@ -641,4 +662,18 @@ async fn push(handle: &Handle, service: &str, body: Vec<u8>, to: Option<&[String
         }
     });
     futures::future::join_all(calls).await;
+}
+
+#[cfg(test)]
+mod all_mine_tests {
+    use super::all_mine;
+
+    #[test]
+    fn an_owner_that_did_not_say_answers_mine_for_every_key() {
+        assert_eq!(
+            all_mine(r#"{"by":"m1","keys":[{"topic":"cpu"},{"topic":"cpu"}]}"#).as_deref(),
+            Some(r#"["mine","mine"]"#)
+        );
+        assert_eq!(all_mine("not json"), None);
+    }
 }
