@@ -403,34 +403,19 @@ async fn batch_task(
     Ok((task, specs))
 }
 
-pub async fn record_batch(State(state): State<AppState>, body: Bytes) -> Response {
-    let Some(svc) = service() else {
-        return unavailable_response();
-    };
-    let b: BatchBody = match parse_json(&body) {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let id = match new_id(&b.id, "recording") {
-        Ok(id) => id,
-        Err(e) => return e,
-    };
-    let (start, stop) = match batch_range(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let (task, specs) = match batch_task(&state, &b.task, || {
+pub async fn record_batch(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let svc = service().ok_or_else(unavailable_response)?;
+    let b: BatchBody = parse_json(&body)?;
+    let id = new_id(&b.id, "recording")?;
+    let (start, stop) = batch_range(&b)?;
+    let (task, specs) = batch_task(&state, &b.task, || {
         api_error(StatusCode::NOT_FOUND, "no task exists")
     })
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    let meta = match create_running(svc, &id, "batch") {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
+    .await?;
+    let meta = create_running(svc, &id, "batch")?;
     info!(recording = %id, task = %task.id, "batch recording started");
     tokio::spawn(async move {
         let result = match run_task_queries(svc, &specs, start, stop, &b.cluster).await {
@@ -439,7 +424,7 @@ pub async fn record_batch(State(state): State<AppState>, body: Bytes) -> Respons
         };
         finish_recording(svc, &id, "batch", result);
     });
-    created(&meta)
+    Ok(created(&meta))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -456,34 +441,23 @@ struct QueryBody {
     clock: String,
 }
 
-pub async fn record_query(body: Bytes) -> Response {
-    let Some(svc) = service() else {
-        return unavailable_response();
-    };
-    let b: QueryBody = match parse_json(&body) {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let id = match new_id(&b.id, "recording") {
-        Ok(id) => id,
-        Err(e) => return e,
-    };
+pub async fn record_query(body: Bytes) -> Result<Response, Response> {
+    let svc = service().ok_or_else(unavailable_response)?;
+    let b: QueryBody = parse_json(&body)?;
+    let id = new_id(&b.id, "recording")?;
     if b.query.is_empty() {
-        return bad_request("must provide query");
+        return Err(bad_request("must provide query"));
     }
     let kind = match b.kind.as_str() {
         "stream" => "stream",
         "batch" => "batch",
         other => {
-            return bad_request(&format!(
+            return Err(bad_request(&format!(
                 "invalid recording type {other:?}, must be \"stream\" or \"batch\""
-            ));
+            )));
         }
     };
-    let meta = match create_running(svc, &id, kind) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
+    let meta = create_running(svc, &id, kind)?;
     tokio::spawn(async move {
         let result = match run_query(svc, &b.query, &b.cluster).await {
             Ok((dbrp, batches)) => {
@@ -498,43 +472,27 @@ pub async fn record_query(body: Bytes) -> Response {
         };
         finish_recording(svc, &id, kind, result);
     });
-    created(&meta)
+    Ok(created(&meta))
 }
 
-pub async fn replay_batch(State(state): State<AppState>, body: Bytes) -> Response {
-    let Some(svc) = service() else {
-        return unavailable_response();
-    };
-    let b: BatchBody = match parse_json(&body) {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let clock = match parse_clock(&b.clock) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let id = match new_id(&b.id, "replay") {
-        Ok(id) => id,
-        Err(e) => return e,
-    };
-    let (start, stop) = match batch_range(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let (task, specs) = match batch_task(&state, &b.task, || {
+pub async fn replay_batch(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let svc = service().ok_or_else(unavailable_response)?;
+    let b: BatchBody = parse_json(&body)?;
+    let clock = parse_clock(&b.clock)?;
+    let id = new_id(&b.id, "replay")?;
+    let (start, stop) = batch_range(&b)?;
+    let (task, specs) = batch_task(&state, &b.task, || {
         api_error(StatusCode::NOT_FOUND, "task load: no task exists")
     })
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
+    .await?;
     // The queries run before the replay is registered: their failure is the request's.
-    let sources = match run_task_queries(svc, &specs, start, stop, &b.cluster).await {
-        Ok(s) => s,
-        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-    };
-    start_replay(
+    let sources = run_task_queries(svc, &specs, start, stop, &b.cluster)
+        .await
+        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    Ok(start_replay(
         svc,
         id,
         task,
@@ -542,42 +500,30 @@ pub async fn replay_batch(State(state): State<AppState>, body: Bytes) -> Respons
         b.recording_time,
         clock,
         Source::Batches(sources),
-    )
+    ))
 }
 
-pub async fn replay_query(State(state): State<AppState>, body: Bytes) -> Response {
-    let Some(svc) = service() else {
-        return unavailable_response();
-    };
-    let b: QueryBody = match parse_json(&body) {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
-    let clock = match parse_clock(&b.clock) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let id = match new_id(&b.id, "replay") {
-        Ok(id) => id,
-        Err(e) => return e,
-    };
+pub async fn replay_query(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let svc = service().ok_or_else(unavailable_response)?;
+    let b: QueryBody = parse_json(&body)?;
+    let clock = parse_clock(&b.clock)?;
+    let id = new_id(&b.id, "replay")?;
     if b.query.is_empty() {
-        return bad_request("must provide query");
+        return Err(bad_request("must provide query"));
     }
-    let task = match load_task(&state, &b.task).await {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
-    let (dbrp, batches) = match run_query(svc, &b.query, &b.cluster).await {
-        Ok(r) => r,
-        Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-    };
+    let task = load_task(&state, &b.task).await?;
+    let (dbrp, batches) = run_query(svc, &b.query, &b.cluster)
+        .await
+        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     let source = if task.task_type == "batch" {
         Source::Batches(vec![batches])
     } else {
         Source::Points(as_points(&dbrp, batches))
     };
-    start_replay(
+    Ok(start_replay(
         svc,
         id,
         task,
@@ -585,7 +531,7 @@ pub async fn replay_query(State(state): State<AppState>, body: Bytes) -> Respons
         b.recording_time,
         clock,
         source,
-    )
+    ))
 }
 
 #[cfg(test)]
