@@ -118,6 +118,14 @@ fn the_same_task_on_two_members_delivers_each_event_once() {
             .or_default() += 1;
     }
     let dups: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    // Which member did what, in the output of a failing run.
+    for (name, m) in [("a", &a), ("b", &b), ("c", &c)] {
+        eprintln!(
+            "{name} {}: {}",
+            cluster_alert_helpers::member_id(m),
+            cluster_alert_helpers::alert_counters(m)
+        );
+    }
     assert_eq!(per_id.len(), EVENTS, "distinct events delivered");
     assert!(
         dups.is_empty(),

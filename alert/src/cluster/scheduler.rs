@@ -16,6 +16,10 @@
 //! decides *when* to ask, and a completion notice that is slow under a burst no longer makes
 //! a duplicate; an owner that does not answer (dead, partitioned) counts as granted.
 //!
+//! An event handed out by `due` stays *in flight* until it is delivered
+//! ([`DedupScheduler::completed`]) or given up: another copy of it (the same task on another
+//! member forwards its own) is a duplicate meanwhile, and a claim is answered `Mine`.
+//!
 //! When membership changes, waiting events move up to their new position (an earlier owner
 //! died: the next one delivers without waiting out the dead owner's turn), never down, and an
 //! event is never dropped because this member stopped owning the topic: a duplicate is
@@ -23,7 +27,7 @@
 
 use super::notification_log::{Notice, NoticeKey, NotificationLog};
 use super::ownership::owners;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// What became of a submitted event.
@@ -115,9 +119,10 @@ pub struct DedupScheduler<T> {
     delay: Duration,
     alive: Vec<String>,
     pending: HashMap<NoticeKey, Pending<T>>,
-    /// Events this member is claiming from earlier owners (handed out by `due`, not yet
-    /// resolved): to another claimant they count as held here.
-    claiming: HashMap<NoticeKey, usize>,
+    /// Events handed out by `due` and not yet [`completed`](Self::completed) or given up
+    /// (being claimed from earlier owners, or being delivered): a copy submitted meanwhile
+    /// is a duplicate, and to a claimant they count as held here.
+    in_flight: HashSet<NoticeKey>,
     queue: BTreeMap<(Instant, u64), NoticeKey>,
     seq: u64,
     log: NotificationLog,
@@ -133,7 +138,7 @@ impl<T> DedupScheduler<T> {
             redundancy,
             delay,
             pending: HashMap::new(),
-            claiming: HashMap::new(),
+            in_flight: HashSet::new(),
             queue: BTreeMap::new(),
             seq: 0,
             log: NotificationLog::default(),
@@ -232,7 +237,7 @@ impl<T> DedupScheduler<T> {
             self.counters.suppressed += 1;
             return Submitted::AlreadyDelivered;
         }
-        if self.pending.contains_key(&key) || self.claiming.contains_key(&key) {
+        if self.pending.contains_key(&key) || self.in_flight.contains(&key) {
             return Submitted::Duplicate;
         }
         let owners = owners(&key.topic, &self.alive, self.redundancy);
@@ -287,9 +292,8 @@ impl<T> DedupScheduler<T> {
                 } else {
                     self.counters.secondary_handle_count += 1;
                 }
-            } else {
-                self.claiming.insert(key.clone(), p.position);
             }
+            self.in_flight.insert(key.clone());
             out.push(Due {
                 key,
                 item: p.item,
@@ -319,7 +323,7 @@ impl<T> DedupScheduler<T> {
         if self.log.contains(key) {
             return ClaimAnswer::Done;
         }
-        if self.pending.contains_key(key) || self.claiming.contains_key(key) {
+        if self.pending.contains_key(key) || self.in_flight.contains(key) {
             return ClaimAnswer::Mine;
         }
         self.log.insert(
@@ -344,7 +348,6 @@ impl<T> DedupScheduler<T> {
         answers: &[Option<ClaimAnswer>],
         now: Instant,
     ) -> Option<T> {
-        self.claiming.remove(&due.key);
         self.counters.claimed += 1;
         if answers.iter().all(Option::is_none) {
             self.counters.claims_unanswered += 1;
@@ -353,10 +356,12 @@ impl<T> DedupScheduler<T> {
         let done = self.log.get(&due.key).is_some_and(|n| n.by != self.me)
             || answers.contains(&Some(ClaimAnswer::Done));
         if done {
+            self.in_flight.remove(&due.key);
             self.counters.suppressed += 1;
             return None;
         }
         if answers.contains(&Some(ClaimAnswer::Mine)) && due.reparks < MAX_REPARKS {
+            self.in_flight.remove(&due.key);
             self.seq += 1;
             let at = now + self.delay;
             self.queue.insert((at, self.seq), due.key.clone());
@@ -380,6 +385,7 @@ impl<T> DedupScheduler<T> {
     /// This member delivered `key`: the notice to send to [`peers_to_notify`]
     /// (Self::peers_to_notify).
     pub fn completed(&mut self, key: NoticeKey, now_ms: u64) -> Notice {
+        self.in_flight.remove(&key);
         let n = Notice {
             key,
             by: self.me.clone(),
@@ -544,6 +550,72 @@ mod tests {
         assert_eq!(
             second.submit(key("e1"), 3, Origin::Local, t0 + d),
             Submitted::AlreadyDelivered
+        );
+    }
+
+    #[test]
+    fn an_event_being_delivered_is_still_held_until_completed() {
+        // The primary hands an event out for delivery; a copy forwarded by a member running
+        // the same task, or another owner's claim, that arrives before the delivery is
+        // recorded must not schedule or grant it again (81 duplicates of 1,000 under load).
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let mut primary: DedupScheduler<u32> = DedupScheduler::new(order[0].clone(), 2, d);
+        primary.set_members(members());
+        primary.submit(key("e"), 1, Origin::Local, t0);
+        let due = primary.due(t0);
+        assert_eq!(due.len(), 1);
+        assert!(due[0].earlier.is_empty());
+        assert_eq!(
+            primary.submit(key("e"), 2, Origin::Forwarded, t0),
+            Submitted::Duplicate
+        );
+        assert_eq!(
+            primary.answer_claim(&key("e"), &order[1], 1),
+            ClaimAnswer::Mine
+        );
+        primary.completed(key("e"), 2);
+        assert_eq!(
+            primary.submit(key("e"), 3, Origin::Forwarded, t0),
+            Submitted::AlreadyDelivered
+        );
+        assert_eq!(
+            primary.answer_claim(&key("e"), &order[1], 3),
+            ClaimAnswer::Done
+        );
+        assert!(primary.due(t0 + d * 4).is_empty());
+    }
+
+    #[test]
+    fn a_claim_that_waits_another_turn_is_not_in_flight() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let mut second: DedupScheduler<u32> = DedupScheduler::new(order[1].clone(), 2, d);
+        second.set_members(members());
+        second.submit(key("e"), 1, Origin::Local, t0);
+        let mut due = second.due(t0 + d);
+        let first = due.pop().unwrap();
+        assert_eq!(
+            second.submit(key("e"), 2, Origin::Local, t0 + d),
+            Submitted::Duplicate
+        );
+        assert_eq!(
+            second.resolve(first, &[Some(ClaimAnswer::Mine)], t0 + d),
+            None
+        );
+        assert_eq!(second.pending(), 1);
+        let again = second.due(t0 + d * 2).pop().unwrap();
+        assert_eq!(
+            second.resolve(again, &[Some(ClaimAnswer::Done)], t0 + d * 2),
+            None
+        );
+        // Given up: nothing of it is held here any more.
+        assert_eq!(second.pending(), 0);
+        assert_ne!(
+            second.answer_claim(&key("e"), &order[0], 5),
+            ClaimAnswer::Mine
         );
     }
 
