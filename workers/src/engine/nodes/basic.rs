@@ -352,11 +352,10 @@ impl Eval {
                 }
             }
             Some(_) => {
+                // `.keep()` without names keeps every result as a field, including those also
+                // made tags by `.tags()` (Kapacitor copies the whole `.as()` list here).
                 fields = p.fields.clone();
                 for (i, a) in self.as_.iter().enumerate() {
-                    if self.tags.contains(a) {
-                        continue;
-                    }
                     if let Some(fv) = to_field(&vals[i]) {
                         fields.insert(a.clone(), fv);
                     }
@@ -696,11 +695,35 @@ impl Delete {
     }
 }
 
+impl Delete {
+    /// The group after deleting tags: a deleted tag that was a group dimension stops being one
+    /// (Kapacitor drops it from the dimensions and recomputes the group ID), so the groups that
+    /// differed only by that tag merge downstream.
+    fn without_deleted_dims(&self, group: &Group, name: &str, tags: &Tags, cx: &mut Cx) -> Group {
+        let dims = group.dims();
+        if !dims.tag_names.iter().any(|d| self.tags.contains(d)) {
+            return group.clone();
+        }
+        let kept = Dims {
+            tag_names: dims
+                .tag_names
+                .iter()
+                .filter(|d| !self.tags.contains(*d))
+                .cloned()
+                .collect(),
+            by_name: dims.by_name,
+        };
+        let dims = cx.groups().dims(kept);
+        cx.groups().group(name, tags, &dims)
+    }
+}
+
 impl NodeImpl for Delete {
     fn on_msg(&mut self, _port: usize, msg: Msg, cx: &mut Cx) {
         match msg {
             Msg::Point(mut pm) => {
                 self.apply(&mut pm.p, &mut pm.nulls);
+                pm.group = self.without_deleted_dims(&pm.group, &pm.p.name, &pm.p.tags, cx);
                 cx.emit(Msg::Point(pm));
             }
             Msg::Batch(mut bm) => {
@@ -710,13 +733,10 @@ impl NodeImpl for Delete {
                     let nulls = if in_step { &mut bm.nulls[i] } else { &mut none };
                     self.apply(p, nulls);
                 }
-                let mut changed = false;
                 for t in &self.tags {
-                    changed |= bm.b.tags.remove(t).is_some();
+                    bm.b.tags.remove(t);
                 }
-                if changed {
-                    regroup(&mut bm, cx);
-                }
+                bm.group = self.without_deleted_dims(&bm.group, &bm.b.name, &bm.b.tags, cx);
                 cx.emit(Msg::Batch(bm));
             }
             other => cx.emit(other),

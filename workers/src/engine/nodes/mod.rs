@@ -9,6 +9,8 @@ mod influxdb_out;
 mod influxql;
 mod join;
 mod loopback;
+#[cfg(test)]
+mod semantics_tests;
 mod sideload;
 mod stats;
 mod window;
