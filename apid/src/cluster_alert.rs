@@ -256,16 +256,8 @@ impl ClusterAlert {
         if self.redundancy == 0 || ev.topic.starts_with(&format!("{TASK_MASTER}:")) {
             return false;
         }
-        if !self.settled.load(Ordering::Acquire) {
-            let mut held = lock(&self.held);
-            // Checked under the lock `settle` drains it with: nothing is held after.
-            if !self.settled.load(Ordering::Acquire)
-                && self.started.elapsed() < SETTLE_LIMIT
-                && held.len() < HOLD_MAX
-            {
-                held.push(ev.clone());
-                return true;
-            }
+        if self.hold(ev) {
+            return true;
         }
         let Some(peer) = self.peer() else {
             return false;
@@ -300,6 +292,23 @@ impl ClusterAlert {
             }
             Submitted::Duplicate | Submitted::AlreadyDelivered => true,
         }
+    }
+
+    /// Keeps `ev` until this member is [`settle`](Self::settle)d; `false` once it is.
+    fn hold(&self, ev: &Event) -> bool {
+        if self.settled.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut held = lock(&self.held);
+        // Checked under the lock `settle` drains it with: nothing is held after.
+        if !self.settled.load(Ordering::Acquire)
+            && self.started.elapsed() < SETTLE_LIMIT
+            && held.len() < HOLD_MAX
+        {
+            held.push(ev.clone());
+            return true;
+        }
+        false
     }
 
     /// A handler was defined or replaced through this member's API. Returns once gossipd
@@ -519,6 +528,11 @@ impl ClusterAlert {
                 return;
             }
         };
+        // Before this member knows the membership its view of the owners may be its own
+        // alone: held like its own events (and then handled as one of them).
+        if self.hold(&ev) {
+            return;
+        }
         let submitted = {
             let mut s = lock(&self.sched);
             match s.as_mut() {
@@ -758,10 +772,10 @@ impl ClusterAlert {
                 let mut s = lock(&self.sched);
                 let Some(s) = s.as_mut() else { continue };
                 for d in s.due(std::time::Instant::now()) {
-                    if d.earlier.is_empty() {
+                    if d.ask.is_empty() {
                         direct.push(d);
                     } else {
-                        claims.entry(d.earlier.clone()).or_default().push(d);
+                        claims.entry(d.ask.clone()).or_default().push(d);
                     }
                 }
             }

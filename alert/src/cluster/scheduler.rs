@@ -8,7 +8,7 @@
 //! owners. A [`Notice`] from another owner ([`DedupScheduler::notice`]) cancels the wait.
 //!
 //! A later owner whose wait ran out does not deliver blindly: it *claims* the event from the
-//! earlier owners first ([`Due::earlier`], answered by [`DedupScheduler::answer_claim`] on
+//! earlier owners first ([`Due::ask`], answered by [`DedupScheduler::answer_claim`] on
 //! each of them, settled by [`DedupScheduler::resolve`]). An earlier owner that delivered it
 //! says [`ClaimAnswer::Done`], one that holds it says [`ClaimAnswer::Mine`] (the claimant
 //! waits another turn), one that never saw it records the claimant's delivery and says
@@ -16,9 +16,17 @@
 //! decides *when* to ask, and a completion notice that is slow under a burst no longer makes
 //! a duplicate; an owner that does not answer (dead, partitioned) counts as granted.
 //!
+//! A primary whose view of the membership changed a moment ago (it just started, joined or
+//! came back) may be preempting a member that still sees the old membership and thinks it
+//! is the primary itself: for [`VERIFY_AFTER_CHANGE`] its events are claimed from the later
+//! owners before delivery ([`Due::ask`]). An owner that holds an event and is claimed by an
+//! owner *earlier* than itself yields (`Granted`, its own copy dropped), so such a claim
+//! never waits on an owner that is merely waiting its turn.
+//!
 //! An event handed out by `due` stays *in flight* until it is delivered
 //! ([`DedupScheduler::completed`]) or given up: another copy of it (the same task on another
-//! member forwards its own) is a duplicate meanwhile, and a claim is answered `Mine`.
+//! member forwards its own) is a duplicate meanwhile; a claim is answered `Done` while it is
+//! being delivered here and `Mine` while it is being claimed.
 //!
 //! When membership changes, waiting events move up to their new position (an earlier owner
 //! died: the next one delivers without waiting out the dead owner's turn), never down, and an
@@ -53,16 +61,17 @@ pub enum Origin {
     Forwarded,
 }
 
-/// An event whose wait is over. With no [`earlier`](Self::earlier) owners deliver it, then
-/// call [`DedupScheduler::completed`]; otherwise claim it from them first and hand their
-/// answers to [`DedupScheduler::resolve`].
+/// An event whose wait is over. With nobody to [`ask`](Self::ask) deliver it, then call
+/// [`DedupScheduler::completed`]; otherwise claim it from them first and hand their answers
+/// to [`DedupScheduler::resolve`].
 #[derive(Debug)]
 pub struct Due<T> {
     pub key: NoticeKey,
     pub item: T,
     pub position: usize,
-    /// The owners before this member (in this member's view) to claim the event from.
-    pub earlier: Vec<String>,
+    /// The owners to claim the event from: those before this member in its view, or, for a
+    /// primary whose view just changed, the later ones.
+    pub ask: Vec<String>,
     reparks: u8,
     submitted: Instant,
 }
@@ -84,6 +93,12 @@ pub enum ClaimAnswer {
 /// disagree can each think the other is earlier; fail open rather than lose the event).
 pub const MAX_REPARKS: u8 = 3;
 
+/// How long after this member's view of the membership changed its events as primary are
+/// claimed from the later owners first: longer than another member takes to learn of the
+/// same change (gossip, then apid's next look at it), short enough to cost nothing in a
+/// steady cluster.
+pub const VERIFY_AFTER_CHANGE: Duration = Duration::from_secs(2);
+
 /// Kapacitor Enterprise's `kapacitor_alert` counters plus what this member suppressed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -97,7 +112,8 @@ pub struct Counters {
     pub suppressed: u64,
     /// Events sent on to the owners.
     pub forwarded: u64,
-    /// Events this member claimed from earlier owners because its wait ran out.
+    /// Events this member claimed from other owners: its wait ran out, or it verified as a
+    /// primary whose view had just changed.
     pub claimed: u64,
     /// Claims no earlier owner answered (dead, partitioned, overloaded): delivered here
     /// anyway, which may duplicate what an owner that did not answer delivered.
@@ -111,6 +127,8 @@ struct Pending<T> {
     seq: u64,
     due: Instant,
     reparks: u8,
+    /// Primary in a view that had just changed: claim from the later owners first.
+    verify: bool,
 }
 
 pub struct DedupScheduler<T> {
@@ -119,10 +137,12 @@ pub struct DedupScheduler<T> {
     delay: Duration,
     alive: Vec<String>,
     pending: HashMap<NoticeKey, Pending<T>>,
-    /// Events handed out by `due` and not yet [`completed`](Self::completed) or given up
-    /// (being claimed from earlier owners, or being delivered): a copy submitted meanwhile
-    /// is a duplicate, and to a claimant they count as held here.
-    in_flight: HashSet<NoticeKey>,
+    /// Events handed out by `due` to be claimed, not yet [`resolve`](Self::resolve)d.
+    claiming: HashSet<NoticeKey>,
+    /// Events handed out to be delivered, not yet [`completed`](Self::completed).
+    delivering: HashSet<NoticeKey>,
+    /// When this member's view of the alive members last changed (or was first set).
+    view_changed: Option<Instant>,
     queue: BTreeMap<(Instant, u64), NoticeKey>,
     seq: u64,
     log: NotificationLog,
@@ -138,7 +158,9 @@ impl<T> DedupScheduler<T> {
             redundancy,
             delay,
             pending: HashMap::new(),
-            in_flight: HashSet::new(),
+            claiming: HashSet::new(),
+            delivering: HashSet::new(),
+            view_changed: None,
             queue: BTreeMap::new(),
             seq: 0,
             log: NotificationLog::default(),
@@ -195,15 +217,21 @@ impl<T> DedupScheduler<T> {
     /// The alive members (this one is always among them). Waiting events move up to their
     /// new position when an earlier owner is gone.
     pub fn set_members(&mut self, alive: impl IntoIterator<Item = String>) {
+        self.set_members_at(alive, Instant::now());
+    }
+
+    /// [`set_members`](Self::set_members) at `now`.
+    pub fn set_members_at(&mut self, alive: impl IntoIterator<Item = String>, now: Instant) {
         let mut alive: Vec<String> = alive.into_iter().collect();
         if !alive.contains(&self.me) {
             alive.push(self.me.clone());
         }
         alive.sort();
         alive.dedup();
-        if alive == self.alive {
+        if alive == self.alive && self.view_changed.is_some() {
             return;
         }
+        self.view_changed = Some(now);
         self.alive = alive;
         let clustered = self.clustered();
         let mut moves = Vec::new();
@@ -237,7 +265,7 @@ impl<T> DedupScheduler<T> {
             self.counters.suppressed += 1;
             return Submitted::AlreadyDelivered;
         }
-        if self.pending.contains_key(&key) || self.in_flight.contains(&key) {
+        if self.in_flight(&key) {
             return Submitted::Duplicate;
         }
         let owners = owners(&key.topic, &self.alive, self.redundancy);
@@ -253,6 +281,10 @@ impl<T> DedupScheduler<T> {
         };
         self.seq += 1;
         let due = now + self.delay * position as u32;
+        let verify = position == 0
+            && self
+                .view_changed
+                .is_some_and(|at| now.saturating_duration_since(at) < VERIFY_AFTER_CHANGE);
         self.queue.insert((due, self.seq), key.clone());
         self.pending.insert(
             key,
@@ -263,6 +295,7 @@ impl<T> DedupScheduler<T> {
                 seq: self.seq,
                 due,
                 reparks: 0,
+                verify,
             },
         );
         Submitted::Scheduled { position, due }
@@ -273,8 +306,9 @@ impl<T> DedupScheduler<T> {
         self.queue.keys().next().map(|(at, _)| *at)
     }
 
-    /// The events whose wait is over, in due order. Those with earlier owners are held as
-    /// being claimed until [`resolve`](Self::resolve)d; the others count as primary handles.
+    /// The events whose wait is over, in due order. Those with owners to ask are held as
+    /// being claimed until [`resolve`](Self::resolve)d, the others as being delivered until
+    /// [`completed`](Self::completed).
     pub fn due(&mut self, now: Instant) -> Vec<Due<T>> {
         let mut out = Vec::new();
         while let Some(entry) = self.queue.first_entry() {
@@ -285,25 +319,51 @@ impl<T> DedupScheduler<T> {
             let Some(p) = self.pending.remove(&key) else {
                 continue;
             };
-            let earlier = self.earlier_owners(&key.topic, p.position);
-            if earlier.is_empty() {
-                if p.position == 0 {
-                    self.counters.primary_handle_count += 1;
-                } else {
-                    self.counters.secondary_handle_count += 1;
-                }
+            let ask = if p.verify {
+                self.later_owners(&key.topic)
+            } else {
+                self.earlier_owners(&key.topic, p.position)
+            };
+            if ask.is_empty() {
+                self.count_handled(p.position);
+                self.delivering.insert(key.clone());
+            } else {
+                self.claiming.insert(key.clone());
             }
-            self.in_flight.insert(key.clone());
             out.push(Due {
                 key,
                 item: p.item,
                 position: p.position,
-                earlier,
+                ask,
                 reparks: p.reparks,
                 submitted: p.submitted,
             });
         }
         out
+    }
+
+    fn count_handled(&mut self, position: usize) {
+        if position == 0 {
+            self.counters.primary_handle_count += 1;
+        } else {
+            self.counters.secondary_handle_count += 1;
+        }
+    }
+
+    fn in_flight(&self, key: &NoticeKey) -> bool {
+        self.pending.contains_key(key)
+            || self.claiming.contains(key)
+            || self.delivering.contains(key)
+    }
+
+    /// The owners of `topic` after this member in its current view (when it is the primary).
+    fn later_owners(&self, topic: &str) -> Vec<String> {
+        if !self.clustered() {
+            return Vec::new();
+        }
+        let mut o = owners(topic, &self.alive, self.redundancy);
+        o.retain(|m| *m != self.me);
+        o
     }
 
     /// The owners of `topic` before `position` in this member's current view, alive ones only
@@ -318,13 +378,22 @@ impl<T> DedupScheduler<T> {
         o
     }
 
-    /// Another owner claims `key` (its wait ran out): see [`ClaimAnswer`].
+    /// Another owner claims `key` (its wait ran out, or it is a primary verifying): see
+    /// [`ClaimAnswer`]. An event held here is yielded to a claimant that comes before this
+    /// member among the topic's owners.
     pub fn answer_claim(&mut self, key: &NoticeKey, by: &str, now_ms: u64) -> ClaimAnswer {
-        if self.log.contains(key) {
+        if self.log.contains(key) || self.delivering.contains(key) {
             return ClaimAnswer::Done;
         }
-        if self.pending.contains_key(key) || self.in_flight.contains(key) {
-            return ClaimAnswer::Mine;
+        if self.pending.contains_key(key) || self.claiming.contains(key) {
+            if !self.precedes_me(&key.topic, by) {
+                return ClaimAnswer::Mine;
+            }
+            if let Some(p) = self.pending.remove(key) {
+                self.queue.remove(&(p.due, p.seq));
+                self.counters.suppressed += 1;
+            }
+            // Being claimed here: `resolve` finds the grant in the log.
         }
         self.log.insert(
             Notice {
@@ -338,7 +407,16 @@ impl<T> DedupScheduler<T> {
         ClaimAnswer::Granted
     }
 
-    /// The answers to the claim of `due` (one per earlier owner; `None`: no answer). Returns
+    /// Whether `other` comes before this member among the owners of `topic` (a member that
+    /// does not own it comes after every owner).
+    fn precedes_me(&self, topic: &str, other: &str) -> bool {
+        let o = owners(topic, &self.alive, self.redundancy);
+        let pos = |m: &str| o.iter().position(|x| x == m).unwrap_or(usize::MAX);
+        let (theirs, mine) = (pos(other), pos(&self.me));
+        theirs < mine || (theirs == mine && other < self.me.as_str())
+    }
+
+    /// The answers to the claim of `due` (one per owner asked; `None`: no answer). Returns
     /// the event when this member is to deliver it now (then call
     /// [`completed`](Self::completed)); `None` when an earlier owner has it, or when it waits
     /// another turn behind one that holds it.
@@ -355,13 +433,12 @@ impl<T> DedupScheduler<T> {
         // A completion notice that arrived while the claim was out.
         let done = self.log.get(&due.key).is_some_and(|n| n.by != self.me)
             || answers.contains(&Some(ClaimAnswer::Done));
+        self.claiming.remove(&due.key);
         if done {
-            self.in_flight.remove(&due.key);
             self.counters.suppressed += 1;
             return None;
         }
         if answers.contains(&Some(ClaimAnswer::Mine)) && due.reparks < MAX_REPARKS {
-            self.in_flight.remove(&due.key);
             self.seq += 1;
             let at = now + self.delay;
             self.queue.insert((at, self.seq), due.key.clone());
@@ -374,18 +451,20 @@ impl<T> DedupScheduler<T> {
                     seq: self.seq,
                     due: at,
                     reparks: due.reparks + 1,
+                    verify: false,
                 },
             );
             return None;
         }
-        self.counters.secondary_handle_count += 1;
+        self.count_handled(due.position);
+        self.delivering.insert(due.key.clone());
         Some(due.item)
     }
 
     /// This member delivered `key`: the notice to send to [`peers_to_notify`]
     /// (Self::peers_to_notify).
     pub fn completed(&mut self, key: NoticeKey, now_ms: u64) -> Notice {
-        self.in_flight.remove(&key);
+        self.delivering.remove(&key);
         let n = Notice {
             key,
             by: self.me.clone(),
@@ -558,22 +637,23 @@ mod tests {
         // The primary hands an event out for delivery; a copy forwarded by a member running
         // the same task, or another owner's claim, that arrives before the delivery is
         // recorded must not schedule or grant it again (81 duplicates of 1,000 under load).
-        let t0 = Instant::now();
+        let start = Instant::now();
+        let t0 = start + VERIFY_AFTER_CHANGE;
         let d = Duration::from_secs(2);
         let order = owners("cpu", &members(), 2);
         let mut primary: DedupScheduler<u32> = DedupScheduler::new(order[0].clone(), 2, d);
-        primary.set_members(members());
+        primary.set_members_at(members(), start);
         primary.submit(key("e"), 1, Origin::Local, t0);
         let due = primary.due(t0);
         assert_eq!(due.len(), 1);
-        assert!(due[0].earlier.is_empty());
+        assert!(due[0].ask.is_empty());
         assert_eq!(
             primary.submit(key("e"), 2, Origin::Forwarded, t0),
             Submitted::Duplicate
         );
         assert_eq!(
             primary.answer_claim(&key("e"), &order[1], 1),
-            ClaimAnswer::Mine
+            ClaimAnswer::Done
         );
         primary.completed(key("e"), 2);
         assert_eq!(
@@ -585,6 +665,59 @@ mod tests {
             ClaimAnswer::Done
         );
         assert!(primary.due(t0 + d * 4).is_empty());
+    }
+
+    #[test]
+    fn a_primary_whose_view_just_changed_asks_the_later_owners_first() {
+        // The primary came back a moment ago; the second owner still saw it dead and
+        // delivered one event as primary, and holds another (its view caught up).
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let mut primary: DedupScheduler<u32> = DedupScheduler::new(order[0].clone(), 2, d);
+        let mut second: DedupScheduler<u32> = DedupScheduler::new(order[1].clone(), 2, d);
+        primary.set_members_at(members(), t0);
+        second.set_members_at(members(), t0);
+        second.completed(key("sent"), 1);
+        second.submit(key("held"), 2, Origin::Local, t0);
+        for k in ["sent", "held"] {
+            primary.submit(key(k), 3, Origin::Local, t0);
+        }
+        let due = primary.due(t0);
+        assert!(due.iter().all(|d| d.ask == vec![order[1].clone()]));
+        let mut delivered = Vec::new();
+        for d in due {
+            let answer = second.answer_claim(&d.key, primary.me(), 2);
+            let k = d.key.clone();
+            if primary.resolve(d, &[Some(answer)], t0).is_some() {
+                delivered.push(k.event_id.clone());
+                primary.completed(k, 3);
+            }
+        }
+        assert_eq!(delivered, ["held"]);
+        // The second owner yielded its copy: nothing of it is due there any more.
+        assert!(second.due(t0 + d * 3).is_empty());
+        assert_eq!(primary.counters().primary_handle_count, 1);
+        // Once the view has been stable for a while, the primary asks nobody.
+        primary.submit(key("later"), 4, Origin::Local, t0 + VERIFY_AFTER_CHANGE);
+        let due = primary.due(t0 + VERIFY_AFTER_CHANGE);
+        assert_eq!(due.len(), 1);
+        assert!(due[0].ask.is_empty());
+    }
+
+    #[test]
+    fn an_owner_does_not_yield_to_a_later_claimant() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(2);
+        let order = owners("cpu", &members(), 2);
+        let mut primary: DedupScheduler<u32> = DedupScheduler::new(order[0].clone(), 2, d);
+        primary.set_members_at(members(), t0);
+        primary.submit(key("e"), 1, Origin::Local, t0);
+        assert_eq!(
+            primary.answer_claim(&key("e"), &order[1], 1),
+            ClaimAnswer::Mine
+        );
+        assert_eq!(primary.pending(), 1);
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Sim {
         let settled: Vec<u64> = self
             .claims
             .iter()
-            .filter(|(_, c)| c.answers.len() == c.due.earlier.len() || self.now >= c.deadline)
+            .filter(|(_, c)| c.answers.len() == c.due.ask.len() || self.now >= c.deadline)
             .map(|(id, _)| *id)
             .collect();
         let mut delivered = Vec::new();
@@ -185,7 +185,7 @@ impl Sim {
             }
             let answers: Vec<Option<ClaimAnswer>> = c
                 .due
-                .earlier
+                .ask
                 .iter()
                 .map(|o| c.answers.get(o).copied())
                 .collect();
@@ -207,7 +207,7 @@ impl Sim {
             let node = self.nodes.get_mut(&m).unwrap();
             let mut claims = Vec::new();
             for due in node.due(now) {
-                if !due.earlier.is_empty() {
+                if !due.ask.is_empty() {
                     claims.push(due);
                     continue;
                 }
@@ -223,7 +223,7 @@ impl Sim {
             for due in claims {
                 self.seq += 1;
                 let id = self.seq;
-                for o in due.earlier.clone() {
+                for o in due.ask.clone() {
                     let key = due.key.clone();
                     self.send(
                         &m,
@@ -441,7 +441,7 @@ fn a_claim_is_granted_by_an_owner_that_never_saw_the_event() {
     };
     second.submit(k.clone(), 1, Origin::Local, t0);
     let due = second.due(t0 + d).pop().unwrap();
-    assert_eq!(due.earlier, vec![o[0].clone()]);
+    assert_eq!(due.ask, vec![o[0].clone()]);
     // The first owner never saw it: granted, and the event arriving later is dropped there.
     let a = first.answer_claim(&k, &o[1], 1);
     assert_eq!(a, ClaimAnswer::Granted);
