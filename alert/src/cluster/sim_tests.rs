@@ -473,3 +473,42 @@ fn a_claim_is_granted_by_an_owner_that_never_saw_the_event() {
     }
     assert_eq!(turns, scheduler::MAX_REPARKS);
 }
+
+#[test]
+fn a_primary_back_before_the_others_see_it_makes_no_duplicates() {
+    // The primary of topic-0 restarts (empty log) and sees everyone at once; the member that
+    // stood in for it learns it is back only 300 ms later and meanwhile still delivers as
+    // primary. Both run the task throughout.
+    let delay = Duration::from_secs(2);
+    let mut sim = Sim::new(3, 2, delay);
+    let o = owners("topic-0", &sim.members, 2);
+    let (p, s) = (o[0].clone(), o[1].clone());
+    sim.dead.insert(p.clone());
+    sim.detect();
+    sim.run_for(Duration::from_secs(3));
+    let mut fresh = DedupScheduler::new(p.clone(), 2, delay);
+    fresh.set_members_at(sim.members.clone(), sim.t0 + sim.now);
+    sim.nodes.insert(p.clone(), fresh);
+    sim.dead.remove(&p);
+    let back = sim.now;
+    let mut id = 0;
+    while sim.now < back + Duration::from_secs(3) {
+        if sim.now >= back + Duration::from_millis(300) && sim.nodes[&s].members().len() < 3 {
+            let all = sim.members.clone();
+            let at = sim.t0 + sim.now;
+            for m in &all {
+                sim.nodes.get_mut(m).unwrap().set_members_at(all.clone(), at);
+            }
+        }
+        // Only topic-0 events (ids that are multiples of 7).
+        sim.emit(&p, id * 7);
+        sim.emit(&s, id * 7);
+        id += 1;
+        sim.run_for(Duration::from_millis(10));
+    }
+    sim.run_for(delay * 4);
+    let per = sim.per_event();
+    assert_eq!(per.len(), id, "lost events");
+    let dups = per.values().filter(|n| **n > 1).count();
+    assert_eq!(dups, 0, "duplicates");
+}
