@@ -917,7 +917,9 @@ impl ClusterAlert {
                     .keys
                     .iter()
                     .map(|k| {
-                        if held.contains(k) {
+                        // A held event is yielded to an earlier owner like a pending one
+                        // (the grant is in the log when the held copy is submitted).
+                        if held.contains(k) && !s.precedes_me(&k.topic, &c.by) {
                             ClaimAnswer::Mine
                         } else {
                             s.answer_claim(k, &c.by, ms)

@@ -407,9 +407,9 @@ impl<T> DedupScheduler<T> {
         ClaimAnswer::Granted
     }
 
-    /// Whether `other` comes before this member among the owners of `topic` (a member that
-    /// does not own it comes after every owner).
-    fn precedes_me(&self, topic: &str, other: &str) -> bool {
+    /// Whether `other` comes before this member among the owners of `topic` in this member's
+    /// view (a member that does not own it comes after every owner).
+    pub fn precedes_me(&self, topic: &str, other: &str) -> bool {
         let o = owners(topic, &self.alive, self.redundancy);
         let pos = |m: &str| o.iter().position(|x| x == m).unwrap_or(usize::MAX);
         let (theirs, mine) = (pos(other), pos(&self.me));

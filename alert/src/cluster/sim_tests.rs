@@ -497,7 +497,10 @@ fn a_primary_back_before_the_others_see_it_makes_no_duplicates() {
             let all = sim.members.clone();
             let at = sim.t0 + sim.now;
             for m in &all {
-                sim.nodes.get_mut(m).unwrap().set_members_at(all.clone(), at);
+                sim.nodes
+                    .get_mut(m)
+                    .unwrap()
+                    .set_members_at(all.clone(), at);
             }
         }
         // Only topic-0 events (ids that are multiples of 7).
