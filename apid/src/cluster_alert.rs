@@ -837,8 +837,9 @@ impl ClusterAlert {
         }
     }
 
-    /// Claims events whose wait ran out from the earlier `owners`, then delivers those no
-    /// earlier owner has (see `kapacitor_alert::cluster::scheduler`). Without an answer (no
+    /// Claims events from `owners` (their [`Due::ask`]: the earlier owners when this member's
+    /// wait ran out, the later ones when it verifies as a primary), then delivers those no
+    /// other owner has (see `kapacitor_alert::cluster::scheduler`). Without an answer (no
     /// gossipd, an owner down) the events are delivered: fail open.
     async fn claim(&'static self, owners: Vec<String>, dues: Vec<Due<Event>>) {
         let me = lock(&self.sched)
