@@ -149,7 +149,8 @@ pub async fn supervisor(state: &AppState, msg: Message) -> Result<Message, Respo
     }
 }
 
-fn unexpected(m: &Message) -> Response {
+/// A 500 for an answer of the supervisor the request did not expect.
+pub fn unexpected(m: &Message) -> Response {
     api_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         &format!("unexpected answer from the supervisor: {}", m.name()),

@@ -6,7 +6,7 @@ use crate::api_json::{
     pretty_response, script_format_raw, valid_id,
 };
 use crate::http::{AppState, BASE};
-use crate::tasks::{retemplated_tasks, supervisor};
+use crate::tasks::{retemplated_tasks, supervisor, unexpected};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -81,10 +81,7 @@ pub async fn fetch_template(
             }),
             None => Ok(None),
         },
-        other => Err(api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("unexpected answer from the supervisor: {}", other.name()),
-        )),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -133,12 +130,7 @@ pub async fn list_templates(State(state): State<AppState>, uri: Uri) -> Response
             .iter()
             .filter_map(|j| serde_json::from_str(j).ok())
             .collect(),
-        Ok(other) => {
-            return api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("unexpected answer from the supervisor: {}", other.name()),
-            );
-        }
+        Ok(other) => return unexpected(&other),
         Err(e) => return e,
     };
     let selected = lp.select(all.iter().map(|t| t.id.as_str()));

@@ -693,9 +693,7 @@ impl Delete {
             }
         }
     }
-}
 
-impl Delete {
     /// The group after deleting tags: a deleted tag that was a group dimension stops being one
     /// (Kapacitor drops it from the dimensions and recomputes the group ID), so the groups that
     /// differed only by that tag merge downstream.
