@@ -6,6 +6,7 @@
 //! only at the edges ([`time_fmt`]). Text that clients compare with Kapacitor's byte for byte
 //! is written by [`go_json`] and [`result`], which follow Go's `encoding/json`.
 
+pub mod batch_wire;
 pub mod go_json;
 pub mod line_protocol;
 pub mod point;
@@ -16,6 +17,9 @@ pub mod result_match;
 pub mod srpl;
 pub mod time_fmt;
 
+pub use batch_wire::{
+    BatchDecoder, BatchWireError, DecodedBatch, EncodePoint, decode_batch, encode_batch,
+};
 pub use line_protocol::{ParseError, PointRef};
 pub use point::{Batch, FieldValue, Fields, Point, Tags};
 pub use point_wire::{PointDecoder, WireError};

@@ -126,6 +126,22 @@ fn utf8(raw: &[u8]) -> Result<String, WireError> {
         .map_err(|_| WireError::BadUtf8)
 }
 
+/// Reads a string (varint byte length, UTF-8 bytes) from the start of `bytes`; returns it and
+/// the bytes after it. The batch encoding ([`crate::batch_wire`]) uses it for db and rp.
+pub(crate) fn take_str(bytes: &[u8]) -> Result<(&str, &[u8]), WireError> {
+    let mut r = Reader { b: bytes };
+    let raw = r.bytes()?;
+    let s = std::str::from_utf8(raw).map_err(|_| WireError::BadUtf8)?;
+    Ok((s, r.b))
+}
+
+/// Reads a length (varint) from the start of `bytes`; returns it and the bytes after it.
+pub(crate) fn take_len(bytes: &[u8]) -> Result<(usize, &[u8]), WireError> {
+    let mut r = Reader { b: bytes };
+    let n = r.len()?;
+    Ok((n, r.b))
+}
+
 fn zigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
