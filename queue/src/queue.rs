@@ -442,10 +442,12 @@ impl Queue {
         let mem_cost = bytes + BATCH_OVERHEAD;
         // A new segment's header may be needed: counted so the limit is never passed.
         let disk_cost = bytes + RECORD_HEADER_LEN + HEADER_LEN;
-        if len > MAX_PAYLOAD || (mem_cost > limits.memory_bytes && disk_cost > limits.disk_bytes) {
+        // A batch the shared budget can never hold will not fit in memory either.
+        let memory_limit = limits.memory_bytes.min(self.shared.budget.limit());
+        if len > MAX_PAYLOAD || (mem_cost > memory_limit && disk_cost > limits.disk_bytes) {
             return Err(QueueError::TooLarge {
                 bytes,
-                memory_limit: limits.memory_bytes,
+                memory_limit,
                 disk_limit: limits.disk_bytes,
             });
         }
