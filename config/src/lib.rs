@@ -8,6 +8,7 @@
 //! see [`sections::discovery`]).
 
 mod base64;
+mod byte_size;
 mod duration;
 mod env;
 mod load;
@@ -15,11 +16,13 @@ mod one_or_many;
 pub mod sections;
 mod validate;
 
+pub use byte_size::{ByteSize, ByteSizeError};
 pub use duration::{DurationError, GoDuration, format_go_duration, parse_go_duration};
 pub use load::{default_config_path, demo_config, demo_config_in};
 pub use sections::cluster::{AlertConfig, ClusterConfig, RpcConfig};
 pub use sections::handlers::*;
 pub use sections::influxdb::{InfluxDbConfig, SubscriptionMode};
+pub use sections::queue::QueueConfig;
 pub use sections::server::*;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +48,7 @@ pub struct Config {
     pub replay: ReplayConfig,
     pub task: TaskConfig,
     pub storage: StorageConfig,
+    pub queue: QueueConfig,
     pub cluster: ClusterConfig,
     pub rpc: RpcConfig,
     pub alert: AlertConfig,
@@ -157,6 +161,7 @@ impl Default for Config {
             replay: ReplayConfig::default(),
             task: TaskConfig::default(),
             storage: StorageConfig::default(),
+            queue: QueueConfig::default(),
             cluster: ClusterConfig::default(),
             rpc: RpcConfig::default(),
             alert: AlertConfig::default(),
@@ -279,6 +284,23 @@ impl Config {
     /// Checks values a TOML type cannot express; the error names the section and key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::validate(self).map_err(ConfigError)
+    }
+
+    /// `[queue] dir` as used: a relative path is taken under `data_dir`, and the code
+    /// default (`/var/lib/kapacitor/queues`) follows a non-default `data_dir` (as the demo
+    /// configuration keeps both together, a configuration that only moves `data_dir` must not
+    /// write to `/var/lib/kapacitor`). The same rule as `[storage] boltdb`.
+    pub fn queue_dir(&self) -> PathBuf {
+        let defaults = Config::default();
+        let dir = &self.queue.dir;
+        if dir == &defaults.queue.dir && self.data_dir != defaults.data_dir {
+            return self.data_dir.join("queues");
+        }
+        if dir.is_relative() {
+            self.data_dir.join(dir)
+        } else {
+            dir.clone()
+        }
     }
 
     /// `[http] bind-address` as a socket address (`":9092"` is `0.0.0.0:9092`).

@@ -54,6 +54,7 @@ pub fn demo_config_in(home: Option<&Path>) -> Config {
     cfg.replay.dir = root.join("replay");
     cfg.task.dir = root.join("tasks");
     cfg.load.dir = root.join("load");
+    cfg.queue.dir = root.join("queues");
     cfg.data_dir = root;
     cfg
 }

@@ -1,7 +1,7 @@
 //! Tests of the whole configuration: defaults, printing, loading, errors and the environment.
 
 use super::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Value;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -375,6 +375,23 @@ fn validation_errors_name_the_key() {
         "[alert]\nfull-sync-interval = \"0s\"\n",
         "full-sync-interval",
     );
+    check(
+        "[queue]\nmemory-per-task = 0\ndisk-per-task = 0\n",
+        "invalid [queue] disk-per-task: must be greater than 0",
+    );
+    check(
+        "[queue]\nmemory-total = 0\ndisk-per-task = 0\n",
+        "invalid [queue] disk-per-task",
+    );
+    check(
+        "[queue]\ndisk-per-task = \"16MiB\"\n",
+        "invalid [queue] disk-per-task: must be 0 or at least twice segment-size (16MiB)",
+    );
+    check(
+        "[queue]\nsegment-size = 100\n",
+        "invalid [queue] segment-size: must be at least 4KiB, got 100B",
+    );
+    check("[queue]\ndir = \"\"\n", "invalid [queue] dir");
 
     let ok =
         "[logging]\nlevel = \"info\"\n[cluster]\nencryption-key = \"AAECAwQFBgcICQoLDA0ODw==\"\n";
@@ -388,6 +405,86 @@ fn validation_errors_name_the_key() {
         Config::default().cluster.encryption_key_bytes().unwrap(),
         None
     );
+}
+
+#[test]
+fn queue_section_defaults_sizes_and_dir() {
+    let c = Config::default();
+    assert_eq!(c.queue.memory_per_task, ByteSize::mib(32));
+    assert_eq!(c.queue.memory_total, ByteSize::mib(256));
+    assert_eq!(c.queue.disk_per_task, ByteSize::gib(1));
+    assert_eq!(c.queue.segment_size, ByteSize::mib(16));
+    assert_eq!(c.queue.write_timeout.to_string(), "10s");
+    let text = c.to_toml();
+    let needle = "[queue]\ndir = \"/var/lib/kapacitor/queues\"\nmemory-per-task = \"32MiB\"\nmemory-total = \"256MiB\"\ndisk-per-task = \"1GiB\"\nsegment-size = \"16MiB\"\nwrite-timeout = \"10s\"\n";
+    assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+
+    let c = Config::from_toml(
+        "[queue]\nmemory-per-task = 1048576\nmemory-total = \"1GB\"\ndisk-per-task = \"2 g\"\nsegment-size = \"512KB\"\nwrite-timeout = \"1m\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.queue.memory_per_task, ByteSize::mib(1));
+    assert_eq!(c.queue.memory_total, ByteSize(1_000_000_000));
+    assert_eq!(c.queue.disk_per_task, ByteSize::gib(2));
+    assert_eq!(c.queue.segment_size, ByteSize(512_000));
+    assert_eq!(c.queue.write_timeout.as_duration().as_secs(), 60);
+    c.validate().unwrap();
+    // Write-through (no memory) is valid when there is disk.
+    Config::from_toml("[queue]\nmemory-per-task = 0\n")
+        .unwrap()
+        .validate()
+        .unwrap();
+
+    for (text, wants) in [
+        (
+            "[queue]\nmemory-per-task = \"32XB\"\n",
+            &[
+                "config key `queue.memory-per-task`",
+                "invalid size \"32XB\": unknown unit",
+            ][..],
+        ),
+        (
+            "[queue]\ndisk-per-task = -1\n",
+            &[
+                "config key `queue.disk-per-task`",
+                "invalid size -1: a size cannot be negative",
+            ],
+        ),
+        (
+            "[queue]\nsegment-size = true\n",
+            &["config key `queue.segment-size`", "a size"],
+        ),
+        ("[queue]\nmemory = 1\n", &["memory"]),
+    ] {
+        let e = err(text);
+        for want in wants {
+            assert!(e.contains(want), "{text:?}: {e:?} should contain {want:?}");
+        }
+    }
+    let e = Config::default()
+        .apply_env(&env(&[("KAPACITOR_QUEUE_MEMORY_TOTAL", "lots")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("KAPACITOR_QUEUE_MEMORY_TOTAL") && e.contains("invalid size"),
+        "{e}"
+    );
+    let c = Config::default()
+        .apply_env(&env(&[("KAPACITOR_QUEUE_MEMORY_TOTAL", "1GiB")]))
+        .unwrap();
+    assert_eq!(c.queue.memory_total, ByteSize::gib(1));
+
+    // Where the queues live.
+    let mut c = Config::default();
+    assert_eq!(c.queue_dir(), Path::new("/var/lib/kapacitor/queues"));
+    c.data_dir = PathBuf::from("/tmp/x");
+    assert_eq!(c.queue_dir(), Path::new("/tmp/x/queues"));
+    c.queue.dir = PathBuf::from("q");
+    assert_eq!(c.queue_dir(), Path::new("/tmp/x/q"));
+    c.queue.dir = PathBuf::from("/srv/q");
+    assert_eq!(c.queue_dir(), Path::new("/srv/q"));
+    let demo = demo_config_in(Some(Path::new("/home/u")));
+    assert_eq!(demo.queue_dir(), Path::new("/home/u/.kapacitor/queues"));
 }
 
 #[test]
@@ -503,6 +600,9 @@ fn new_value_for(current: &Value) -> Vec<(String, Value)> {
         Value::Float(f) => vec![((f + 0.5).to_string(), Value::Float(f + 0.5))],
         Value::String(s) if GoDuration::parse(s).is_ok() => {
             vec![("7s".into(), Value::String("7s".into()))]
+        }
+        Value::String(s) if ByteSize::parse(s).is_ok() => {
+            vec![("7MiB".into(), Value::String("7MiB".into()))]
         }
         Value::String(s) => ["server", "override-value"]
             .into_iter()

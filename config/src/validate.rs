@@ -97,6 +97,7 @@ pub(crate) fn validate(c: &Config) -> Result {
         return Err(invalid("[auth]", "bcrypt-cost", "must be between 4 and 31"));
     }
 
+    validate_queue(c)?;
     validate_cluster(c)?;
     validate_influxdb(c)?;
 
@@ -444,6 +445,40 @@ fn validate_handlers(c: &Config) -> Result {
     }
     if !c.mqtt.is_empty() && !mqtt_default {
         return Err("[[mqtt]] one broker must be marked default".into());
+    }
+    Ok(())
+}
+
+fn validate_queue(c: &Config) -> Result {
+    let q = &c.queue;
+    if q.dir.as_os_str().is_empty() {
+        return Err(invalid("[queue]", "dir", "must be specified"));
+    }
+    if q.segment_size.as_u64() < 4096 {
+        return Err(invalid(
+            "[queue]",
+            "segment-size",
+            format!("must be at least 4KiB, got {}", q.segment_size),
+        ));
+    }
+    let no_memory = q.memory_per_task.as_u64() == 0 || q.memory_total.as_u64() == 0;
+    if no_memory && q.disk_per_task.as_u64() == 0 {
+        return Err(invalid(
+            "[queue]",
+            "disk-per-task",
+            "must be greater than 0 when memory-per-task or memory-total is 0 (a queue needs room somewhere)",
+        ));
+    }
+    let disk = q.disk_per_task.as_u64();
+    if disk > 0 && disk < 2 * q.segment_size.as_u64() {
+        return Err(invalid(
+            "[queue]",
+            "disk-per-task",
+            format!(
+                "must be 0 or at least twice segment-size ({}): disk space is given back one segment at a time, got {}",
+                q.segment_size, q.disk_per_task
+            ),
+        ));
     }
     Ok(())
 }

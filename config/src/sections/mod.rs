@@ -4,4 +4,5 @@ pub mod cluster;
 pub mod discovery;
 pub mod handlers;
 pub mod influxdb;
+pub mod queue;
 pub mod server;
