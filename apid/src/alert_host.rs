@@ -10,7 +10,7 @@
 //!   supervisor is unreachable the batch is kept and retried; it cannot grow beyond one entry
 //!   per event id.
 
-use crate::api_json::api_error;
+use crate::api_json::{api_error, store_failed_status};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kapacitor_alert::{
@@ -26,10 +26,31 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// How long a store request may take (a commit is an fsync).
 const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the supervisor did not store an alert change, with the HTTP status it answers.
+#[derive(Debug)]
+pub(crate) struct StoreFailure {
+    status: StatusCode,
+    message: String,
+}
+
+impl StoreFailure {
+    /// The API's error for an operation (`what`: "failed to delete handler") that failed here.
+    fn response(&self, what: &str) -> Response {
+        api_error(self.status, &format!("{what}: {}", self.message))
+    }
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Changes arriving within this window go in one transaction.
 const SAVE_BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// Wait before retrying a batch the supervisor did not take.
@@ -137,6 +158,8 @@ impl AlertHost {
                 }) => break (handlers_json, states),
                 other => {
                     let why = match other {
+                        Ok(Message::Error { message })
+                        | Ok(Message::StoreFailed { message, .. }) => message,
                         Ok(m) => format!("unexpected answer {}", m.name()),
                         Err(e) => e.to_string(),
                     };
@@ -288,11 +311,15 @@ impl AlertHost {
     }
 
     /// A store request from cluster alerting (replicated handler changes).
-    pub(crate) async fn store_message(&self, msg: Message) -> Result<(), String> {
+    pub(crate) async fn store_message(&self, msg: Message) -> Result<(), StoreFailure> {
         self.store(msg).await
     }
 
-    async fn store(&self, msg: Message) -> Result<(), String> {
+    async fn store(&self, msg: Message) -> Result<(), StoreFailure> {
+        let failed = |message| StoreFailure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+        };
         match self
             .inner
             .supervisor
@@ -300,9 +327,16 @@ impl AlertHost {
             .await
         {
             Ok(Message::Done) => Ok(()),
-            Ok(Message::Error { message }) => Err(message),
-            Ok(other) => Err(format!("unexpected answer {}", other.name())),
-            Err(e) => Err(format!("supervisor unavailable: {e}")),
+            Ok(Message::Error { message }) => Err(failed(message)),
+            Ok(Message::StoreFailed { disk_full, message }) => Err(StoreFailure {
+                status: store_failed_status(disk_full),
+                message,
+            }),
+            Ok(other) => Err(failed(format!("unexpected answer {}", other.name()))),
+            Err(e) => Err(StoreFailure {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("supervisor unavailable: {e}"),
+            }),
         }
     }
 
@@ -310,8 +344,11 @@ impl AlertHost {
         &self,
         spec: &HandlerSpec,
         previous_id: Option<String>,
-    ) -> Result<(), String> {
-        let spec_json = serde_json::to_string(spec).map_err(|e| e.to_string())?;
+    ) -> Result<(), StoreFailure> {
+        let spec_json = serde_json::to_string(spec).map_err(|e| StoreFailure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
         self.store(Message::AlertHandlerPut {
             topic: spec.topic.clone(),
             id: spec.id.clone(),
@@ -335,7 +372,7 @@ impl AlertHost {
             .map_err(|e| failed(&e))?;
         if let Err(e) = self.store_spec(&spec, None).await {
             self.inner.service.remove_handler(&spec.topic, &spec.id);
-            return Err(failed(&format!("storing the handler: {e}")));
+            return Err(e.response("failed to create handler: storing the handler"));
         }
         if let Some(c) = crate::cluster_alert::get() {
             c.handler_put(&spec, None).await;
@@ -362,7 +399,7 @@ impl AlertHost {
             if let Err(undo) = svc.replace_handler(&spec.topic, &spec.id, old.clone()) {
                 error!(error = %undo, "could not restore the handler after a failed store");
             }
-            return Err(failed(&format!("storing the handler: {e}")));
+            return Err(e.response("failed to update handler: storing the handler"));
         }
         if let Some(c) = crate::cluster_alert::get() {
             c.handler_put(&spec, Some(&old.id)).await;
@@ -378,12 +415,7 @@ impl AlertHost {
             id: id.to_string(),
         })
         .await
-        .map_err(|e| {
-            api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("failed to delete handler: {e}"),
-            )
-        })?;
+        .map_err(|e| e.response("failed to delete handler"))?;
         self.inner.service.remove_handler(topic, id);
         if let Some(c) = crate::cluster_alert::get() {
             c.handler_deleted(topic, id).await;
@@ -523,6 +555,8 @@ pub struct StatePersister {
     pending: Mutex<Pending>,
     wake: Notify,
     failures: AtomicU64,
+    /// The last batch failed: a full disk retries every `SAVE_RETRY`, logged once.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl StatePersister {
@@ -570,15 +604,26 @@ impl StatePersister {
             changes: batch.clone(),
         };
         match supervisor.request_timeout(msg, STORE_TIMEOUT).await {
-            Ok(Message::Done) => true,
+            Ok(Message::Done) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    info!(changes = n, "topic states saved after earlier failures");
+                }
+                true
+            }
             other => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 let why = match other {
-                    Ok(Message::Error { message }) => message,
+                    Ok(Message::Error { message }) | Ok(Message::StoreFailed { message, .. }) => {
+                        message
+                    }
                     Ok(m) => format!("unexpected answer {}", m.name()),
                     Err(e) => e.to_string(),
                 };
-                warn!(changes = n, error = %why, "saving topic states failed; will retry");
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    warn!(changes = n, error = %why, "saving topic states failed; retrying until it works");
+                } else {
+                    debug!(changes = n, error = %why, "saving topic states failed again");
+                }
                 let mut p = self.lock();
                 let newer = p.take();
                 for c in batch.into_iter().chain(newer) {

@@ -31,6 +31,21 @@ pub fn api_error(status: StatusCode, msg: &str) -> Response {
     pretty_response(status, &json!({ "error": msg, "message": msg }))
 }
 
+/// The status of the supervisor's `StoreFailed` answer: 507 Insufficient Storage when the
+/// disk or quota is full, else 500.
+pub fn store_failed_status(disk_full: bool) -> StatusCode {
+    if disk_full {
+        StatusCode::INSUFFICIENT_STORAGE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+/// The status of a failed write of apid's own files: 507 when the disk or quota is full.
+pub fn io_error_status(e: &std::io::Error) -> StatusCode {
+    store_failed_status(kapacitor_store::is_disk_full(e))
+}
+
 pub fn bad_request(msg: &str) -> Response {
     api_error(StatusCode::BAD_REQUEST, msg)
 }

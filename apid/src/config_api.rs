@@ -6,6 +6,7 @@
 //! `[smtp]`, ... take effect on the next event). Sections whose users cannot change live
 //! (`[influxdb]`, the discovery sections) apply when those processes next start.
 
+use crate::api_json::store_failed_status;
 use crate::http::{AppState, IPC_TIMEOUT, error_response, json_response};
 use axum::Router;
 use axum::body::Bytes;
@@ -216,6 +217,9 @@ async fn update(state: &AppState, section: &str, element: Option<&str>, body: By
         }
         Ok(Message::Error { message }) => {
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, &message);
+        }
+        Ok(Message::StoreFailed { disk_full, message }) => {
+            return error_response(store_failed_status(disk_full), &message);
         }
         Ok(other) => {
             return error_response(

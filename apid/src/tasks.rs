@@ -4,7 +4,7 @@
 
 use crate::api_json::{
     Params, api_error, bad_request, dot_view_labels, list_params, now_rfc3339, parse_query,
-    pick_fields, pretty_response, script_format_raw, valid_id,
+    pick_fields, pretty_response, script_format_raw, store_failed_status, valid_id,
 };
 use crate::http::{AppState, BASE, IPC_TIMEOUT, error_response};
 use crate::templates::fetch_template;
@@ -141,6 +141,9 @@ pub async fn supervisor(state: &AppState, msg: Message) -> Result<Message, Respo
             Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, &message))
         }
         Ok(Message::Rejected { message }) => Err(bad_request(&message)),
+        Ok(Message::StoreFailed { disk_full, message }) => {
+            Err(api_error(store_failed_status(disk_full), &message))
+        }
         Ok(m) => Ok(m),
         Err(e) => Err(api_error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -146,7 +146,10 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::SideloadReload,
+            msg: Message::StoreFailed {
+                disk_full: true,
+                message: String::new(),
+            },
         })
         .unwrap();
         assert_eq!(

@@ -158,7 +158,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 70;
+pub const MESSAGE_VARIANTS: u32 = 71;
 
 /// Every message of every connection.
 ///
@@ -479,6 +479,13 @@ pub enum Message {
     /// apid → worker: `POST /sideload/reload`: every sideload node reads its source again.
     /// Answered with `Done`, or `Error` naming the nodes that failed.
     SideloadReload,
+    /// supervisor → apid, instead of `Error`: the store could not read or write its file.
+    /// `disk_full` (ENOSPC, EDQUOT) answers HTTP 507, any other I/O error 500; `message`
+    /// names the file and the OS reason. The store reopens the file on the next request.
+    StoreFailed {
+        disk_full: bool,
+        message: String,
+    },
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -627,6 +634,7 @@ impl Message {
             Message::AlertStates { .. } => "AlertStates",
             Message::LoopbackWrite { .. } => "LoopbackWrite",
             Message::SideloadReload => "SideloadReload",
+            Message::StoreFailed { .. } => "StoreFailed",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

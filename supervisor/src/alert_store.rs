@@ -3,7 +3,7 @@
 //! apid owns the alert service; the supervisor only keeps its durable state, as JSON, and
 //! never interprets a spec or a state beyond checking that it is JSON.
 
-use crate::store_thread::StoreHandle;
+use crate::store_thread::{self, StoreHandle};
 use kapacitor_ipc::{Incoming, Message, TopicEventState, TopicStateChange};
 use kapacitor_store::{Namespace, Op, Store, StoreError, split_topic_key, topic_key, topic_prefix};
 use serde_json::Value;
@@ -82,9 +82,7 @@ async fn answer(store: &StoreHandle, msg: Message) -> Message {
             message: format!("the alert store does not serve {}", other.name()),
         }),
     };
-    result.unwrap_or_else(|e| Message::Error {
-        message: e.to_string(),
-    })
+    result.unwrap_or_else(|e| store_thread::failed(&e, e.to_string()))
 }
 
 fn json(text: &str) -> Result<Value, StoreError> {

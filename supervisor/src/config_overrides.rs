@@ -600,9 +600,8 @@ async fn update(ctx: &SupCtx, sec: &str, element: Option<&str>, body: &str) -> M
     let stored = match load_overrides(&ctx.store).await {
         Ok(s) => s,
         Err(e) => {
-            return Message::Error {
-                message: format!("failed to get existing overrides for section {sec}: {e}"),
-            };
+            let message = format!("failed to get existing overrides for section {sec}: {e}");
+            return crate::store_thread::failed(&e, message);
         }
     };
     let (all, save) = match plan_update(sec, element, body, &stored) {
@@ -625,12 +624,11 @@ async fn update(ctx: &SupCtx, sec: &str, element: Option<&str>, body: &str) -> M
         Err(e) => Err(e),
     };
     if let Err(e) = saved {
-        return Message::Error {
-            message: format!(
-                "failed to save override {sec}/{}: {e}",
-                element.unwrap_or("")
-            ),
-        };
+        let message = format!(
+            "failed to save override {sec}/{}: {e}",
+            element.unwrap_or("")
+        );
+        return crate::store_thread::failed(&e, message);
     }
     let toml = cfg.to_toml();
     *state.lock() = (cfg, toml.clone());

@@ -2,6 +2,7 @@
 //! runtime is single-threaded: a slow disk must never delay a restart or a signal. Every
 //! store call is a closure sent to this thread; the answer comes back on a oneshot.
 
+use kapacitor_ipc::Message;
 use kapacitor_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 use tokio::sync::oneshot;
@@ -65,6 +66,20 @@ impl StoreHandle {
     }
 }
 
+/// The answer to a request the store could not serve, `message` saying what failed: an I/O
+/// error on the file is `StoreFailed` (apid answers 507 for a full disk, else 500), anything
+/// else `Error`.
+pub fn failed(e: &StoreError, message: String) -> Message {
+    if e.io_error().is_some() {
+        Message::StoreFailed {
+            disk_full: e.is_disk_full(),
+            message,
+        }
+    } else {
+        Message::Error { message }
+    }
+}
+
 /// Where the store file lives: `[storage] boltdb`, with a relative path taken under
 /// `data_dir`. The code default (`/var/lib/kapacitor/kapacitor.db`) follows a non-default
 /// `data_dir`, as the demo configuration keeps both together: a configuration that only
@@ -100,6 +115,34 @@ mod tests {
         assert_eq!(store_path(&cfg), Path::new("/tmp/x/k/tasks.db"));
         cfg.storage.boltdb = PathBuf::from("/srv/k.db");
         assert_eq!(store_path(&cfg), Path::new("/srv/k.db"));
+    }
+
+    #[test]
+    fn io_errors_are_typed_answers_with_the_reason() {
+        let io = |errno| StoreError::Io {
+            path: "/d/k.db".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        };
+        let full = io(28);
+        assert_eq!(
+            failed(&full, full.to_string()),
+            Message::StoreFailed {
+                disk_full: true,
+                message: "storage: I/O error on /d/k.db: No space left on device (os error 28)"
+                    .into()
+            }
+        );
+        assert!(matches!(
+            failed(&io(5), "x".into()),
+            Message::StoreFailed {
+                disk_full: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            failed(&StoreError::Db("bad".into()), "bad".into()),
+            Message::Error { .. }
+        ));
     }
 
     #[tokio::test]

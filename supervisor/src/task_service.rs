@@ -9,7 +9,7 @@
 
 use crate::desired::{DesiredState, TaskEntry};
 use crate::keeper::{KeeperHandle, SupCtx};
-use crate::store_thread::StoreHandle;
+use crate::store_thread::{self, StoreHandle};
 use crate::tasks::TaskKeepers;
 use kapacitor_ipc::{Dbrp, Message, ProcState, Role, TaskSpec, TaskState};
 use kapacitor_store::{Namespace, Op, StoreError, TaskRecord, TaskStatus, TemplateRecord};
@@ -144,9 +144,7 @@ impl TaskService {
         };
         result.unwrap_or_else(|e| {
             error!(error = %e, "task store operation failed");
-            Message::Error {
-                message: e.to_string(),
-            }
+            store_thread::failed(&e, e.to_string())
         })
     }
 
