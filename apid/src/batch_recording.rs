@@ -330,10 +330,11 @@ fn as_points(dbrp: &Dbrp, batches: Vec<Batch>) -> Vec<(Dbrp, Point)> {
     points
 }
 
-/// Writes a query's answer as a stream recording (`.srpl`, gzip).
+/// Writes a query's answer as a stream recording (`.srpl`, gzip), through a temp file.
 fn write_srpl(path: &Path, points: &[(Dbrp, Point)]) -> Result<(), String> {
+    let tmp = path.with_extension("srpl.tmp");
     let write = || -> std::io::Result<()> {
-        let file = std::fs::File::create(path)?;
+        let file = std::fs::File::create(&tmp)?;
         let mut gz = flate2::write::GzEncoder::new(
             std::io::BufWriter::new(file),
             flate2::Compression::default(),
@@ -349,9 +350,13 @@ fn write_srpl(path: &Path, points: &[(Dbrp, Point)]) -> Result<(), String> {
             buf.push('\n');
             gz.write_all(buf.as_bytes())?;
         }
-        gz.finish()?.into_inner()?.sync_all()
+        gz.finish()?.into_inner()?.sync_all()?;
+        std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| format!("writing {}: {e}", path.display()))
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("writing {}: {e}", path.display())
+    })
 }
 
 // ---- routes ----

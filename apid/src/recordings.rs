@@ -6,10 +6,12 @@
 //! The tee costs one atomic load per write while nothing records; a recording's lines are
 //! encoded on the write path and compressed by its own writer thread.
 
-use crate::api_json::{api_error, bad_request, list_params, parse_query, pick_fields, valid_id};
+use crate::api_json::{
+    api_error, bad_request, io_error_status, list_params, parse_query, pick_fields, valid_id,
+};
 use crate::http::{AppState, BASE};
 use crate::registry::Routable;
-use crate::replay_store::{FAILED, FINISHED, RUNNING, RecordingMeta};
+use crate::replay_store::{FAILED, FINISHED, IndexError, RUNNING, RecordingMeta};
 use crate::replays::{Service, service};
 use axum::Router;
 use axum::body::Bytes;
@@ -73,6 +75,16 @@ pub fn recording_json(r: &RecordingMeta) -> Map<String, Value> {
 /// 201 with the recording, as every start answers.
 pub fn created(r: &RecordingMeta) -> Response {
     crate::api_json::pretty_response(StatusCode::CREATED, &Value::Object(recording_json(r)))
+}
+
+/// The answer to a failed write of the recordings or replays index: 507 when the disk is
+/// full, else 500 (a duplicate id is Kapacitor's 500 too).
+pub fn index_error(e: &IndexError) -> Response {
+    let status = e
+        .io_error()
+        .map(io_error_status)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    api_error(status, &e.to_string())
 }
 
 pub fn unavailable_response() -> Response {
@@ -169,14 +181,14 @@ async fn delete_recording(Path(id): Path<String>) -> Response {
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 return api_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    io_error_status(&e),
                     &format!("deleting {}: {e}", path.display()),
                 );
             }
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => index_error(&e),
     }
 }
 
@@ -208,7 +220,8 @@ pub fn parse_time(s: &str, what: &str) -> Result<i64, Response> {
         .map_err(|e| bad_request(&format!("invalid {what} time {s:?}: {e}")))
 }
 
-/// Registers a new running recording; a duplicate id is Kapacitor's 500.
+/// Registers a new running recording; a duplicate id is Kapacitor's 500, an index that cannot
+/// be written (disk full: 507) leaves no record behind.
 pub fn create_running(svc: &Service, id: &str, kind: &str) -> Result<RecordingMeta, Response> {
     let meta = RecordingMeta {
         id: id.to_string(),
@@ -222,11 +235,12 @@ pub fn create_running(svc: &Service, id: &str, kind: &str) -> Result<RecordingMe
     svc.store
         .recordings
         .create(meta.clone())
-        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        .map_err(|e| index_error(&e))?;
     Ok(meta)
 }
 
-/// Marks a recording finished (size from its file) or failed.
+/// Marks a recording finished (size from its file) or failed. In memory even when the index
+/// cannot be written: a recording that ended is never shown `running`.
 pub fn finish_recording(svc: &Service, id: &str, kind: &str, result: Result<(), String>) {
     let size = std::fs::metadata(svc.store.data_path(id, kind))
         .map(|m| m.len())
@@ -311,10 +325,20 @@ async fn record_stream(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(r) => {
             info!(recording = %id, task = %task.id, "stream recording started");
             add_recorder(r);
+            created(&meta)
         }
-        Err(e) => finish_recording(svc, &id, "stream", Err(e)),
+        Err(e) => {
+            error!(recording = %id, error = %e, "stream recording failed to start");
+            finish_recording(svc, &id, "stream", Err(e.clone()));
+            // Kapacitor's answer to a start is 201 with the recording: here already failed.
+            let failed = svc.store.recordings.get(&id).unwrap_or(RecordingMeta {
+                status: FAILED.into(),
+                error: e,
+                ..meta
+            });
+            created(&failed)
+        }
     }
-    created(&meta)
 }
 
 /// The measurements of the task's `from()` nodes; `None` when one takes every measurement.
@@ -481,17 +505,12 @@ fn write_stream(
         std::io::BufWriter::new(file),
         flate2::Compression::default(),
     );
-    let mut failed = None;
-    for chunk in rx {
+    for chunk in rx.iter() {
         backlog.fetch_sub(chunk.len(), Ordering::Relaxed);
-        if failed.is_none()
-            && let Err(e) = gz.write_all(&chunk)
-        {
-            failed = Some(format!("writing the recording: {e}"));
+        if let Err(e) = gz.write_all(&chunk) {
+            // Dropping `rx` ends the recording: the tee's next send fails and removes it.
+            return Err(format!("writing the recording: {e}"));
         }
-    }
-    if let Some(e) = failed {
-        return Err(e);
     }
     let inner = gz
         .finish()
@@ -523,6 +542,41 @@ mod tests {
             .collect(),
             time,
         }
+    }
+
+    /// A recording whose file cannot be written (ENOSPC, from the real `/dev/full`) ends at
+    /// the first failed write with the reason, instead of staying `running` until a point
+    /// after `stop` arrives.
+    #[test]
+    fn a_write_error_ends_the_recording_at_once() {
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            eprintln!("SKIPPED: no /dev/full here");
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let backlog = AtomicUsize::new(usize::MAX / 2);
+            let _ = done_tx.send(write_stream(file, rx, &backlog));
+        });
+        // Incompressible bytes, so that gzip's output reaches the file.
+        let mut x: u64 = 1;
+        let chunk: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        tx.send(chunk).unwrap();
+        // The sender is still open: only the failed write can have ended the writer.
+        let result = done_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the writer kept going after a failed write");
+        let e = result.unwrap_err();
+        assert!(e.contains("No space left on device"), "{e}");
+        assert!(tx.send(vec![1]).is_err(), "the tee must see the end");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! directory (`recordings.json`, `replays.json`), rewritten through a temp file and a rename
 //! so a crash leaves the old or the new index, never half of one.
 //!
+//! A write that fails (disk full) never replaces the good index. A request's own change
+//! (create, remove) is undone in memory and answered with the error; a record's state change
+//! (a recording finished or failed) stays in memory and is written with the next write of the
+//! index, which every read retries while one is pending.
+//!
 //! The data files next to them (`<id>.srpl`, `<id>.brpl`) are Kapacitor's formats, so
 //! recordings can be copied between servers: at start every data file the index does not know
 //! is registered as a finished recording, and whatever was `running` when apid stopped is
@@ -14,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 /// Version of the index files' layout.
 pub const INDEX_VERSION: u64 = 1;
@@ -90,12 +95,28 @@ pub enum IndexError {
     Io { path: String, source: io::Error },
 }
 
+impl IndexError {
+    /// The OS error of a failed write, if that is what this is.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            IndexError::Io { source, .. } => Some(source),
+            IndexError::Exists(_) => None,
+        }
+    }
+}
+
 /// A versioned JSON file of records by id, kept in memory and rewritten on every change.
 pub struct JsonIndex<T> {
     path: PathBuf,
     /// The array's key in the file (`recordings`, `replays`), also the noun of errors.
     what: &'static str,
-    items: Mutex<BTreeMap<String, T>>,
+    items: Mutex<Items<T>>,
+}
+
+struct Items<T> {
+    by_id: BTreeMap<String, T>,
+    /// A change is in memory that the last write could not put on disk.
+    unsaved: bool,
 }
 
 #[derive(Deserialize)]
@@ -129,70 +150,99 @@ impl<T: Keyed + Clone + Serialize + DeserializeOwned> JsonIndex<T> {
         JsonIndex {
             path,
             what,
-            items: Mutex::new(items),
+            items: Mutex::new(Items {
+                by_id: items,
+                unsaved: false,
+            }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, T>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Items<T>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The records, after retrying the write of a change that could not be saved.
+    fn read(&self) -> std::sync::MutexGuard<'_, Items<T>> {
+        let mut items = self.lock();
+        if items.unsaved && self.save(&mut items).is_ok() {
+            info!(path = %self.path.display(), "index written after an earlier failure");
+        }
+        items
+    }
+
     pub fn get(&self, id: &str) -> Option<T> {
-        self.lock().get(id).cloned()
+        self.read().by_id.get(id).cloned()
     }
 
     pub fn all(&self) -> Vec<T> {
-        self.lock().values().cloned().collect()
+        self.read().by_id.values().cloned().collect()
     }
 
-    /// Adds a record whose id is new.
+    /// Adds a record whose id is new; when it cannot be written it is not added.
     pub fn create(&self, item: T) -> Result<(), IndexError> {
         let mut items = self.lock();
-        if items.contains_key(item.key()) {
+        if items.by_id.contains_key(item.key()) {
             return Err(IndexError::Exists(singular(self.what)));
         }
-        items.insert(item.key().to_string(), item);
-        self.save(&items)
+        let key = item.key().to_string();
+        items.by_id.insert(key.clone(), item);
+        self.save(&mut items).inspect_err(|_| {
+            items.by_id.remove(&key);
+        })
     }
 
-    /// Changes a record in place; `Ok(None)` when there is no such record.
+    /// Changes a record in place; `Ok(None)` when there is no such record. The change stays
+    /// in memory even when it cannot be written (see the module doc).
     pub fn update(&self, id: &str, f: impl FnOnce(&mut T)) -> Result<Option<T>, IndexError> {
         let mut items = self.lock();
-        let Some(item) = items.get_mut(id) else {
+        let Some(item) = items.by_id.get_mut(id) else {
             return Ok(None);
         };
         f(item);
         let out = item.clone();
-        self.save(&items)?;
+        self.save(&mut items)?;
         Ok(Some(out))
     }
 
-    /// Changes every record `pick` selects (one write for all of them).
+    /// Changes every record `pick` selects (one write for all of them), as `update`.
     pub fn update_all(&self, mut f: impl FnMut(&mut T) -> bool) -> Result<Vec<T>, IndexError> {
         let mut items = self.lock();
         let mut changed = Vec::new();
-        for item in items.values_mut() {
+        for item in items.by_id.values_mut() {
             if f(item) {
                 changed.push(item.clone());
             }
         }
         if !changed.is_empty() {
-            self.save(&items)?;
+            self.save(&mut items)?;
         }
         Ok(changed)
     }
 
+    /// Removes a record; when that cannot be written it stays.
     pub fn remove(&self, id: &str) -> Result<Option<T>, IndexError> {
         let mut items = self.lock();
-        let Some(old) = items.remove(id) else {
+        let Some(old) = items.by_id.remove(id) else {
             return Ok(None);
         };
-        self.save(&items)?;
-        Ok(Some(old))
+        match self.save(&mut items) {
+            Ok(()) => Ok(Some(old)),
+            Err(e) => {
+                items.by_id.insert(id.to_string(), old);
+                Err(e)
+            }
+        }
     }
 
-    /// Writes the whole index: temp file, fsync, rename.
-    fn save(&self, items: &BTreeMap<String, T>) -> Result<(), IndexError> {
+    /// Writes the whole index (temp file, fsync, rename) and notes whether memory and disk
+    /// now agree.
+    fn save(&self, items: &mut Items<T>) -> Result<(), IndexError> {
+        let result = self.write(&items.by_id);
+        items.unsaved = result.is_err();
+        result
+    }
+
+    fn write(&self, items: &BTreeMap<String, T>) -> Result<(), IndexError> {
         let list: Vec<&T> = items.values().collect();
         let mut doc = serde_json::Map::new();
         doc.insert("version".into(), INDEX_VERSION.into());
@@ -240,14 +290,20 @@ fn parse_index<T: Keyed + DeserializeOwned>(
     Ok(out)
 }
 
-/// Writes `body` to `path` through `<path>.tmp`, fsynced, then renamed over `path`.
+/// Writes `body` to `path` through `<path>.tmp`, fsynced, then renamed over `path`. On
+/// failure `path` is untouched and the temp file is removed (it may hold half the body, and
+/// the space it takes is what a full disk needs back).
 pub fn write_atomically(path: &Path, body: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
+    let write = || -> io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_all()
+    };
+    if let Err(e) = write().and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent()
         && let Ok(d) = std::fs::File::open(dir)
     {
@@ -381,6 +437,62 @@ mod tests {
         assert_eq!(again.get("a").unwrap().size, 7);
         assert_eq!(again.remove("a").unwrap().unwrap().id, "a");
         assert!(again.get("a").is_none());
+    }
+
+    /// A write that fails leaves the good file, never lists a record whose create failed,
+    /// keeps a state change in memory and writes it once writing works again.
+    #[test]
+    fn failed_writes_keep_the_good_file_and_heal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recordings.json");
+        let idx: JsonIndex<RecordingMeta> = JsonIndex::open(path.clone(), "recordings");
+        idx.create(rec("a", RUNNING)).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        // A directory where the temp file goes makes every write fail (as root too).
+        let blocker = path.with_extension("tmp");
+        std::fs::create_dir(&blocker).unwrap();
+
+        let e = idx.create(rec("b", RUNNING)).unwrap_err();
+        assert!(e.io_error().is_some(), "{e}");
+        assert!(
+            idx.get("b").is_none(),
+            "a record that was not stored is listed"
+        );
+        assert!(idx.remove("a").is_err());
+        assert!(
+            idx.get("a").is_some(),
+            "a failed delete must keep the record"
+        );
+        assert!(idx.update("a", |r| r.status = FINISHED.into()).is_err());
+        assert_eq!(idx.get("a").unwrap().status, FINISHED);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            good,
+            "the good file was replaced"
+        );
+
+        std::fs::remove_dir(&blocker).unwrap();
+        // The next read writes the pending change.
+        assert_eq!(idx.all().len(), 1);
+        let again: JsonIndex<RecordingMeta> = JsonIndex::open(path.clone(), "recordings");
+        assert_eq!(again.get("a").unwrap().status, FINISHED);
+        idx.create(rec("b", RUNNING)).unwrap();
+        assert!(!blocker.exists());
+    }
+
+    #[test]
+    fn a_failed_atomic_write_removes_its_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, b"good").unwrap();
+        // Renaming a file over a non-empty directory fails after the temp file was written.
+        let target = dir.path().join("d.json");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("f"), b"").unwrap();
+        assert!(write_atomically(&target, b"new").is_err());
+        assert!(!dir.path().join("d.tmp").exists());
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 
     #[test]

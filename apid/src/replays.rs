@@ -201,7 +201,7 @@ async fn delete_replay(Path(id): Path<String>) -> Response {
     };
     match svc.store.replays.remove(&id) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => crate::recordings::index_error(&e),
     }
 }
 
@@ -303,7 +303,7 @@ pub fn start_replay(
         stats: None,
     };
     if let Err(e) = svc.store.replays.create(meta.clone()) {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        return crate::recordings::index_error(&e);
     }
     let opts = Pace {
         real_clock: clock == "real",
