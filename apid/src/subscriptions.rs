@@ -146,6 +146,7 @@ pub fn start(cfg: &Config, registry: Registry, cancel: CancellationToken) {
         data_dir: cfg.data_dir.clone(),
         clusters: clusters.iter().map(|c| c.subs.clone()).collect(),
         history: IdHistory::load(&cfg.data_dir.join(HISTORY_FILE)),
+        history_unsaved: false,
     };
     if SERVICE
         .set(Service {
@@ -278,6 +279,8 @@ struct MemberPoller {
     data_dir: PathBuf,
     clusters: Vec<Arc<Subscriptions>>,
     history: IdHistory,
+    /// The last write of the history failed: the next poll writes it again.
+    history_unsaved: bool,
 }
 
 impl MemberPoller {
@@ -293,10 +296,15 @@ impl MemberPoller {
                             && (v.state == "initialized"
                                 || v.members.iter().any(|m| m.id != v.local_member_id))
                     });
-                    if self.history.observe(&cluster_id, &server_id, others)
-                        && let Err(e) = self.history.save(&history_path)
-                    {
-                        warn!(path = %history_path.display(), error = %e, "cannot save the subscription ID history");
+                    let changed = self.history.observe(&cluster_id, &server_id, others);
+                    if changed || self.history_unsaved {
+                        let saved = self.history.save(&history_path);
+                        if let Err(e) = &saved
+                            && !self.history_unsaved
+                        {
+                            warn!(path = %history_path.display(), error = %e, "cannot save the subscription ID history; retrying");
+                        }
+                        self.history_unsaved = saved.is_err();
                     }
                     let member = Member {
                         stale_ids: self.history.stale_ids(),
@@ -425,9 +433,7 @@ impl IdHistory {
         let mut h = self.clone();
         h.version = HISTORY_VERSION;
         let text = serde_json::to_string_pretty(&h).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::replay_store::write_atomically(path, text.as_bytes())
     }
 
     /// Records the IDs seen now; `others` says another member shares `cluster_id`. Returns

@@ -214,11 +214,17 @@ impl HandlerSet {
         // Plain data with string keys: serialising cannot fail.
         let text = serde_json::to_string_pretty(&f).unwrap_or_default();
         let tmp = p.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io_err)?;
-        file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_all())
-            .map_err(io_err)?;
-        std::fs::rename(&tmp, &p).map_err(io_err)
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &p)
+        };
+        // A failed write leaves the old file and removes the half-written temp file.
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io_err(e)
+        })
     }
 }
 

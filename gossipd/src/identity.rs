@@ -76,11 +76,16 @@ fn write_id(path: &Path, id: Uuid) -> Result<(), IdentityError> {
         source,
     };
     let tmp = path.with_extension("id.tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err)?;
-    f.write_all(id.hyphenated().to_string().as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io_err)?;
-    fs::rename(&tmp, path).map_err(io_err)
+    let write = || -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(id.hyphenated().to_string().as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err(e)
+    })
 }
 
 #[cfg(test)]

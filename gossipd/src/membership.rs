@@ -122,6 +122,8 @@ pub struct Membership {
     left: HashSet<(Uuid, u64)>,
     effects: Vec<Effect>,
     last_saved: String,
+    /// The last write of `cluster.json` failed (logged once until one succeeds).
+    save_failed: bool,
     removed_replies: HashMap<SocketAddr, Instant>,
 }
 
@@ -212,6 +214,7 @@ impl Membership {
             left: HashSet::new(),
             effects: Vec::new(),
             last_saved: String::new(),
+            save_failed: false,
             removed_replies: HashMap::new(),
         };
         m.expire_tombstones();
@@ -432,7 +435,8 @@ impl Membership {
         }
     }
 
-    /// Writes `cluster.json` when the state changed.
+    /// Writes `cluster.json` when the state changed since the last successful write (so a
+    /// write that failed is retried by the next call).
     pub fn persist(&mut self) {
         let file = ClusterFile {
             version: persist::FORMAT_VERSION,
@@ -448,8 +452,19 @@ impl Membership {
             return;
         }
         match persist::save(&self.s.data_dir, &text) {
-            Ok(()) => self.last_saved = text,
-            Err(e) => warn!(error = %e, "cannot save the cluster state"),
+            Ok(()) => {
+                if self.save_failed {
+                    info!("cluster state saved after an earlier failure");
+                }
+                self.save_failed = false;
+                self.last_saved = text;
+            }
+            Err(e) => {
+                if !self.save_failed {
+                    warn!(error = %e, "cannot save the cluster state; retrying every sync interval");
+                }
+                self.save_failed = true;
+            }
         }
     }
 

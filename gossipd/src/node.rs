@@ -253,6 +253,8 @@ impl Node {
                     Err(e) => debug!(error = %e, "gossip accept failed"),
                 },
                 _ = sync_tick.tick() => {
+                    // Writes cluster.json if a change could not be written before.
+                    self.m.persist();
                     if let Some(to) = self.m.sync_target() {
                         let state = self.m.sync_state();
                         let header = self.m.header(Kind::Sync);

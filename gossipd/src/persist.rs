@@ -93,11 +93,18 @@ pub fn save(data_dir: &Path, text: &str) -> Result<(), PersistError> {
         source,
     };
     let tmp = p.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err)?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io_err)?;
-    std::fs::rename(&tmp, &p).map_err(io_err)
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &p)
+    };
+    // A failed write leaves the old file; the half-written temp file goes (a full disk needs
+    // the space back).
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(e)
+    })
 }
 
 #[cfg(test)]
@@ -141,6 +148,24 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), Some(f));
         let text = std::fs::read_to_string(path(dir.path())).unwrap();
         assert!(text.contains("\"gossip_address\": \"b:9090\""), "{text}");
+    }
+
+    #[test]
+    fn a_failed_save_keeps_the_old_file_and_a_later_one_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = sample();
+        save(dir.path(), &render(&first)).unwrap();
+        // A directory where the temp file goes: the write fails (as root too).
+        let blocker = path(dir.path()).with_extension("json.tmp");
+        std::fs::create_dir(&blocker).unwrap();
+        let mut second = sample();
+        second.token = 8;
+        let e = save(dir.path(), &render(&second)).unwrap_err();
+        assert!(e.to_string().contains("cluster.json"), "{e}");
+        assert_eq!(load(dir.path()).unwrap(), Some(first));
+        std::fs::remove_dir(&blocker).unwrap();
+        save(dir.path(), &render(&second)).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), Some(second));
     }
 
     #[test]

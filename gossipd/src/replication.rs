@@ -100,6 +100,8 @@ pub struct SyncBody {
 struct State {
     handlers: HandlerSet,
     notices: Notices,
+    /// The last write of `alert_handlers.json` failed; retried every `WATCH_EVERY`.
+    unsaved: bool,
 }
 
 pub struct Replication {
@@ -156,6 +158,7 @@ impl Replication {
             state: Mutex::new(State {
                 handlers,
                 notices: Notices::default(),
+                unsaved: false,
             }),
             data_dir,
             me: me.to_string(),
@@ -321,9 +324,27 @@ impl Replication {
         }
     }
 
-    fn persist(&self, st: &State) {
-        if let Err(e) = st.handlers.save(&self.data_dir) {
-            warn!(error = %e, "cannot save the replicated alert handlers");
+    fn persist(&self, st: &mut State) {
+        match st.handlers.save(&self.data_dir) {
+            Ok(()) if st.unsaved => {
+                st.unsaved = false;
+                info!("replicated alert handlers saved after an earlier failure");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if !st.unsaved {
+                    warn!(error = %e, "cannot save the replicated alert handlers; retrying");
+                }
+                st.unsaved = true;
+            }
+        }
+    }
+
+    /// Writes the handler set again if its last write failed (a full disk that got space).
+    fn retry_persist(&self) {
+        let mut st = self.lock();
+        if st.unsaved {
+            self.persist(&mut st);
         }
     }
 
@@ -338,7 +359,7 @@ impl Replication {
             let changed = st.handlers.merge(entries);
             if changed {
                 st.handlers.expire_tombstones(now_ms());
-                self.persist(&st);
+                self.persist(&mut st);
             }
             changed
         };
@@ -393,7 +414,7 @@ impl Replication {
         let entry = {
             let mut st = self.lock();
             let e = st.handlers.put(topic, id, spec_json, &self.me, now_ms());
-            self.persist(&st);
+            self.persist(&mut st);
             e
         };
         self.announce_handlers();
@@ -407,7 +428,7 @@ impl Replication {
             let mut st = self.lock();
             let e = st.handlers.delete(topic, id, &self.me, now_ms());
             if e.is_some() {
-                self.persist(&st);
+                self.persist(&mut st);
             }
             e
         };
@@ -559,6 +580,7 @@ impl Replication {
                 _ = tick.tick() => true,
                 _ = watch.tick() => false,
             };
+            self.retry_persist();
             let Ok(view) = handle.view().await else {
                 return;
             };

@@ -111,7 +111,11 @@ pub fn run(args: RunArgs) -> i32 {
     };
     info!(path = %db_path.display(), "task store opened");
     if let Some(pidfile) = &args.pidfile
-        && let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
+        && let Err(e) =
+            std::fs::write(pidfile, format!("{}\n", std::process::id())).inspect_err(|_| {
+                // Half a pid (or an old one) is worse than none.
+                let _ = std::fs::remove_file(pidfile);
+            })
     {
         error!(path = %pidfile.display(), error = %e, "cannot write the pid file");
         return 1;
