@@ -154,7 +154,10 @@ impl Peer {
             .await
     }
 
-    /// Sends a request and waits up to `timeout` for its reply.
+    /// Sends a request and waits up to `timeout` for its reply. The timeout covers the whole
+    /// round trip: waiting for room in the outbox (behind every frame queued before it) as
+    /// well as waiting for the answer, so a peer that stopped reading cannot hold the caller
+    /// longer than `timeout`.
     pub async fn request_timeout(
         &self,
         msg: Message,
@@ -163,18 +166,19 @@ impl Peer {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.lock_pending().insert(id, tx);
-        if let Err(e) = self.send_envelope(id, 0, msg).await {
+        let round_trip = async {
+            self.send_envelope(id, 0, msg).await?;
+            rx.await
+                .map_err(|_| IpcError::Closed(self.close_reason()))
+        };
+        let result = match tokio::time::timeout(timeout, round_trip).await {
+            Ok(r) => r,
+            Err(_) => Err(IpcError::Timeout(timeout)),
+        };
+        if result.is_err() {
             self.lock_pending().remove(&id);
-            return Err(e);
         }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(IpcError::Closed(self.close_reason())),
-            Err(_) => {
-                self.lock_pending().remove(&id);
-                Err(IpcError::Timeout(timeout))
-            }
-        }
+        result
     }
 
     /// Closes the connection; pending requests fail with `Closed(Local)`.
@@ -223,13 +227,19 @@ impl Peer {
         if self.inner.cancel.is_cancelled() {
             return Err(IpcError::Closed(self.close_reason()));
         }
-        let len = bytes.len();
-        self.inner.out_bytes.fetch_add(len, Ordering::Relaxed);
-        let sent = self.inner.out.send(bytes).await;
-        if sent.is_err() {
-            self.inner.out_bytes.fetch_sub(len, Ordering::Relaxed);
-        }
-        sent.map_err(|_| IpcError::Closed(self.close_reason()))
+        // Reserve first: a caller that gives up while waiting for room (a request's timeout)
+        // leaves neither a frame nor a byte count behind.
+        let permit = self
+            .inner
+            .out
+            .reserve()
+            .await
+            .map_err(|_| IpcError::Closed(self.close_reason()))?;
+        self.inner
+            .out_bytes
+            .fetch_add(bytes.len(), Ordering::Relaxed);
+        permit.send(bytes);
+        Ok(())
     }
 }
 

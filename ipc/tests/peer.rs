@@ -331,6 +331,61 @@ async fn request_times_out_without_reply() {
     assert_eq!(err, IpcError::Timeout(Duration::from_millis(50)));
 }
 
+/// The timeout covers the wait for room in the outbox too: a request queued behind frames
+/// the other side never reads fails in time (it used to wait for the queue first).
+#[tokio::test]
+async fn request_timeout_covers_a_full_outbox() {
+    let (a, b) = UnixStream::pair().unwrap();
+    // The other side says hello, then never reads again.
+    let mut stalled = Framed::new(b, frame_codec(1 << 20));
+    let opts = PeerOptions {
+        outbox_capacity: 4,
+        ..PeerOptions::default()
+    };
+    let (ours, theirs_hello) = tokio::join!(
+        handshake(a, Hello::new(Role::Apid), opts),
+        async {
+            stalled
+                .send(encode(&Hello::new(Role::Supervisor)).unwrap())
+                .await
+                .unwrap();
+            stalled.next().await.unwrap().unwrap()
+        },
+    );
+    assert!(kapacitor_ipc::decode_hello(&theirs_hello).is_ok());
+    let (peer, _inbox) = ours.unwrap();
+    let filler = Message::Config {
+        toml: "x".repeat(64 * 1024),
+    };
+    // Fill the socket buffers and the outbox until a send waits.
+    let mut accepted = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), peer.send(filler.clone())).await {
+            Ok(sent) => {
+                sent.unwrap();
+                accepted += 1;
+                assert!(accepted < 10_000, "the outbox never filled");
+            }
+            Err(_) => break,
+        }
+    }
+    let queued = peer.queued_bytes();
+    let started = std::time::Instant::now();
+    let err = peer
+        .request_timeout(Message::StatusRequest, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(err, IpcError::Timeout(Duration::from_millis(300)));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the request waited {:?} behind the queue",
+        started.elapsed()
+    );
+    // The request that gave up left nothing in the queue's byte count.
+    assert_eq!(peer.queued_bytes(), queued);
+    drop(stalled);
+}
+
 #[tokio::test]
 async fn oversize_send_is_refused_locally_and_connection_survives() {
     let (a, b) = UnixStream::pair().unwrap();
