@@ -1,6 +1,8 @@
-//! The data path to task workers: the path socket `<data_dir>/run/apid.sock`. Each worker
-//! dials it, says hello with its task id, and is registered in the [`Registry`]. The socket's
-//! directory is mode 0700, so only the daemon's user can connect.
+//! The links to task workers: the path socket `<data_dir>/run/apid.sock`. Each worker dials
+//! it twice and says hello with its task id: as `Role::Worker` for data (points in, alert
+//! events and loopback writes out) and as `Role::WorkerControl` for apid's requests; both
+//! are registered in the [`Registry`]. The socket's directory is mode 0700, so only the
+//! daemon's user can connect.
 
 use crate::alert_host::AlertHost;
 use crate::registry::{Registry, Subscription};
@@ -72,6 +74,10 @@ async fn serve_worker(
     };
     let task_id = match &peer.remote().role {
         Role::Worker { task_id } => task_id.clone(),
+        Role::WorkerControl { task_id } => {
+            let task_id = task_id.clone();
+            return serve_control(task_id, peer, inbox, registry, cancel).await;
+        }
         other => {
             warn!(role = %other, "only task workers may use the worker socket; closing");
             peer.close();
@@ -112,5 +118,38 @@ async fn serve_worker(
         }
     }
     registry.unregister(&task_id, conn);
+    peer.close();
+}
+
+/// A worker's control link: apid asks, the worker answers. The worker sends nothing on its
+/// own here; a request from it is refused.
+async fn serve_control(
+    task_id: String,
+    peer: kapacitor_ipc::Peer,
+    mut inbox: kapacitor_ipc::Inbox,
+    registry: Registry,
+    cancel: CancellationToken,
+) {
+    let conn = registry.register_control(&task_id, peer.clone());
+    loop {
+        let inc = tokio::select! {
+            _ = cancel.cancelled() => break,
+            inc = inbox.recv() => inc,
+        };
+        let Some(inc) = inc else { break };
+        match &inc.msg {
+            Message::Ping => {
+                let _ = inc.reply(Message::Pong).await;
+            }
+            other if inc.is_request() => {
+                let message = format!("apid does not serve {} on a control link", other.name());
+                let _ = inc.reply(Message::Error { message }).await;
+            }
+            other => {
+                debug!(task = %task_id, msg = other.name(), "ignored message on a control link")
+            }
+        }
+    }
+    registry.unregister_control(&task_id, conn);
     peer.close();
 }

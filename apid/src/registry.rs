@@ -14,13 +14,18 @@
 //! A subscription outlives its connection: while a task's worker restarts, the points it
 //! misses are counted against it. The task API forgets a task when it is deleted, disabled
 //! or renamed.
+//!
+//! Each worker also dials a control link (`Role::WorkerControl`). Every request apid makes to
+//! a worker ([`Registry::request`]: stats, DOT, httpOut reads, sideload reload) goes over it,
+//! never behind the point frames queued on the data link; only a replay's drain barrier,
+//! which must follow the data, uses the data link ([`Registry::peer`]).
 
 use axum::body::Bytes;
 use kapacitor_ipc::{Dbrp, IpcError, MAX_FRAME_LEN, Message, Peer, encode_points};
 use kapacitor_models::{Point, PointRef};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -42,6 +47,9 @@ pub const WORKER_QUEUE_BYTES: usize = 128 * 1024 * 1024;
 /// What a queued frame is charged besides its bytes, so that a flood of tiny batches is
 /// bounded too.
 const FRAME_OVERHEAD: usize = 64;
+
+/// How long a background probe of a silent worker waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A point that can be routed: it names its measurement and serialises like [`Point`].
 pub trait Routable: Serialize {
@@ -99,6 +107,30 @@ pub enum RequestError {
     NotConnected(String),
     #[error(transparent)]
     Ipc(IpcError),
+}
+
+impl RequestError {
+    /// The worker is connected but did not answer in time (stopped, stuck, or busy).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RequestError::Ipc(IpcError::Timeout(_)))
+    }
+}
+
+/// A worker's control link.
+struct Control {
+    conn: u64,
+    peer: Peer,
+    health: Arc<Health>,
+}
+
+/// Whether a worker answers its control link; a list of tasks does not wait for one that
+/// did not.
+#[derive(Default)]
+struct Health {
+    /// The last request timed out and nothing was answered since.
+    silent: AtomicBool,
+    /// A background probe is asking it.
+    probing: AtomicBool,
 }
 
 struct Link {
@@ -183,6 +215,7 @@ impl Subs {
 #[derive(Clone, Default)]
 pub struct Registry {
     links: Arc<Mutex<HashMap<String, Link>>>,
+    controls: Arc<Mutex<HashMap<String, Control>>>,
     subs: Arc<Mutex<Subs>>,
     next_conn: Arc<AtomicU64>,
 }
@@ -410,21 +443,78 @@ impl Registry {
         self.subs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends a request to the worker of `task_id` and waits for its answer.
+    /// Adds (or replaces) the control link of `task_id`'s worker; the number is for
+    /// [`Registry::unregister_control`].
+    pub fn register_control(&self, task_id: &str, peer: Peer) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+        let control = Control {
+            conn,
+            peer,
+            health: Arc::default(),
+        };
+        if let Some(old) = self.lock_controls().insert(task_id.to_string(), control) {
+            old.peer.close();
+        }
+        debug!(task = task_id, "task worker control link connected");
+        conn
+    }
+
+    pub fn unregister_control(&self, task_id: &str, conn: u64) {
+        let mut controls = self.lock_controls();
+        if controls.get(task_id).is_some_and(|c| c.conn == conn) {
+            controls.remove(task_id);
+            debug!(task = task_id, "task worker control link disconnected");
+        }
+    }
+
+    /// Whether the control link of `task_id`'s worker is up.
+    pub fn has_control(&self, task_id: &str) -> bool {
+        self.lock_controls().contains_key(task_id)
+    }
+
+    /// Sends a request to the worker of `task_id` over its control link and waits up to
+    /// `timeout` (the whole round trip) for the answer.
     pub async fn request(
         &self,
         task_id: &str,
         msg: Message,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let peer = self
-            .lock()
+        let (peer, health) = self
+            .lock_controls()
             .get(task_id)
-            .map(|l| l.peer.clone())
+            .map(|c| (c.peer.clone(), c.health.clone()))
             .ok_or_else(|| RequestError::NotConnected(task_id.to_string()))?;
-        peer.request_timeout(msg, timeout)
-            .await
-            .map_err(RequestError::Ipc)
+        let answer = peer.request_timeout(msg, timeout).await;
+        match &answer {
+            Ok(_) => health.silent.store(false, Ordering::Relaxed),
+            Err(IpcError::Timeout(_)) => health.silent.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        answer.map_err(RequestError::Ipc)
+    }
+
+    /// Whether the worker of `task_id` answered its last control request (or has not been
+    /// asked yet). One that did not is probed in the background, at most one probe at a
+    /// time, so that it counts as answering again once it does.
+    pub fn answers(&self, task_id: &str) -> bool {
+        let Some(health) = self.lock_controls().get(task_id).map(|c| c.health.clone()) else {
+            return false;
+        };
+        if !health.silent.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !health.probing.swap(true, Ordering::Relaxed) {
+            let registry = self.clone();
+            let task = task_id.to_string();
+            tokio::spawn(async move {
+                let _ = registry
+                    .request(&task, Message::StatsRequest, PROBE_TIMEOUT)
+                    .await;
+                health.probing.store(false, Ordering::Relaxed);
+            });
+        }
+        false
     }
 
     /// The link of `task_id`'s worker, for a replay that feeds it with backpressure.
@@ -464,6 +554,10 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_controls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Control>> {
+        self.controls.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -728,6 +822,63 @@ mod tests {
         }
         assert_eq!(reg.task_count("a").points_routed, n as u64);
         assert_eq!(reg.task_count("b").points_routed, n as u64);
+    }
+
+    /// Requests go over the control link: a data link stuffed with frames the worker does
+    /// not read delays nothing, and a worker that stops answering is left out of lists
+    /// until a probe hears from it again.
+    #[tokio::test]
+    async fn requests_use_the_control_link_and_silence_is_remembered() {
+        let reg = Registry::new();
+        let (data, _a1, _stalled_data) = pair("t").await;
+        reg.register("t", data);
+        let short = Duration::from_millis(200);
+        assert!(matches!(
+            reg.request("t", Message::StatsRequest, short).await,
+            Err(RequestError::NotConnected(_))
+        ));
+        let big: Vec<Point> = (0..1000).map(|_| pt(&"m".repeat(100))).collect();
+        for _ in 0..200 {
+            reg.route("t", "db", "rp", &big);
+        }
+        let (control, _a2, mut worker) = pair("t").await;
+        reg.register_control("t", control);
+        assert!(reg.has_control("t"));
+        let (answering_tx, mut answering) = tokio::sync::watch::channel(true);
+        let served = tokio::spawn(async move {
+            while let Some(inc) = worker.recv().await {
+                if *answering.borrow_and_update() {
+                    inc.reply(Message::Stats { json: "{}".into() })
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let asked = Instant::now();
+        let answer = reg.request("t", Message::StatsRequest, Duration::from_secs(10));
+        assert!(matches!(answer.await, Ok(Message::Stats { .. })));
+        assert!(asked.elapsed() < Duration::from_secs(5));
+        assert!(reg.answers("t"));
+
+        answering_tx.send(false).unwrap();
+        let err = reg
+            .request("t", Message::StatsRequest, short)
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        // Silent: not asked by lists; the probe it starts times out too.
+        assert!(!reg.answers("t"));
+        answering_tx.send(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        while !reg.answers("t") {
+            assert!(
+                Instant::now() < until,
+                "the probe never cleared the silence"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(reg);
+        served.abort();
     }
 
     #[tokio::test]

@@ -526,7 +526,7 @@ pub async fn task_endpoint(
                 Message::HttpOutRequest {
                     endpoint: endpoint.clone(),
                 },
-                IPC_TIMEOUT,
+                crate::tasks::HTTP_OUT_TIMEOUT,
             )
             .await
     {

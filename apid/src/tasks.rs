@@ -40,6 +40,14 @@ pub const ALL_TASK_FIELDS: &[&str] = &[
 /// How long an answer to enabling a task waits for its ready worker to connect for data.
 const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a task's `dot` and `stats` wait for its worker. One that does not answer in time
+/// (stopped, stuck, or busy in a long operation) is shown without them, as Kapacitor shows a
+/// task that is not executing.
+pub const WORKER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long an httpOut read waits for the task's worker before answering an error.
+pub const HTTP_OUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Go's zero `time.Time`, which Kapacitor shows for a task never enabled.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -193,6 +201,33 @@ pub async fn fetch_all_tasks(state: &AppState) -> Result<Vec<(TaskRecord, TaskSt
     }
 }
 
+/// What a task's worker told about it: its DOT with statistics and its `stats`; `None` for
+/// what it did not answer in time.
+#[derive(Default)]
+struct Live {
+    dot: Option<String>,
+    stats: Option<Value>,
+}
+
+/// Whether the task is executing as the API shows it: the supervisor saw its worker build
+/// the task, and its data link is up, so a write made now reaches it. A replay's worker
+/// executes while the replay runs.
+fn is_executing(state: &AppState, rec: &TaskRecord, st: &TaskState, replay: Option<&str>) -> bool {
+    match replay {
+        Some(_) => true,
+        None => st.executing && state.registry.is_subscribed(&rec.id),
+    }
+}
+
+/// Asks `worker` for its DOT and its stats at once, each bounded by [`WORKER_READ_TIMEOUT`].
+async fn ask_live(state: &AppState, worker: &str, labels: bool) -> Live {
+    let (dot, stats) = tokio::join!(
+        worker_dot(state, worker, labels),
+        worker_stats(state, worker)
+    );
+    Live { dot, stats }
+}
+
 /// The task object, keys in Kapacitor's order. `live`: ask the worker for `dot` and `stats`
 /// (only needed when those fields are shown).
 async fn render(
@@ -217,15 +252,24 @@ async fn render_in(
     live: bool,
     replay: Option<&str>,
 ) -> Map<String, Value> {
-    // Executing: the supervisor saw the worker build the task, and its data link is up, so
-    // a write made now reaches it.
-    let worker = replay.unwrap_or(&rec.id);
-    let mut st = st.clone();
-    st.executing = match replay {
-        Some(_) => true,
-        None => st.executing && state.registry.is_subscribed(&rec.id),
+    let executing = is_executing(state, rec, st, replay);
+    let worker_parts = if executing && live {
+        Some(ask_live(state, replay.unwrap_or(&rec.id), labels).await)
+    } else {
+        None
     };
-    let st = &st;
+    render_with(rec, st, executing, raw, worker_parts)
+}
+
+/// The task object from what is known: `live` is what the worker answered (`None`: it was
+/// not asked).
+fn render_with(
+    rec: &TaskRecord,
+    st: &TaskState,
+    executing: bool,
+    raw: bool,
+    live: Option<Live>,
+) -> Map<String, Value> {
     let script = if raw {
         rec.script.clone()
     } else {
@@ -239,15 +283,10 @@ async fn render_in(
     let mut stats = json!({});
     match &compiled {
         Ok(pipeline) => {
-            if st.executing && live {
-                dot = worker_dot(state, worker, labels)
-                    .await
-                    .unwrap_or_else(|| pipeline.dot(&rec.id));
-                if let Some(s) = worker_stats(state, worker).await {
-                    stats = s;
-                }
-            } else {
-                dot = pipeline.dot(&rec.id);
+            let live = live.unwrap_or_default();
+            dot = live.dot.unwrap_or_else(|| pipeline.dot(&rec.id));
+            if let Some(s) = live.stats {
+                stats = s;
             }
         }
         Err(e) => error = e.clone(),
@@ -278,7 +317,7 @@ async fn render_in(
             TaskStatus::Disabled => "disabled",
         }),
     );
-    m.insert("executing".into(), json!(st.executing));
+    m.insert("executing".into(), json!(executing));
     m.insert("error".into(), json!(error));
     m.insert("stats".into(), stats);
     m.insert("created".into(), json!(rec.created));
@@ -290,7 +329,7 @@ async fn render_in(
 async fn worker_dot(state: &AppState, id: &str, labels: bool) -> Option<String> {
     match state
         .registry
-        .request(id, Message::DotRequest { labels }, IPC_TIMEOUT)
+        .request(id, Message::DotRequest { labels }, WORKER_READ_TIMEOUT)
         .await
     {
         Ok(Message::Dot { dot }) => Some(dot),
@@ -303,7 +342,7 @@ async fn worker_dot(state: &AppState, id: &str, labels: bool) -> Option<String> 
 async fn worker_stats(state: &AppState, id: &str) -> Option<Value> {
     let json = match state
         .registry
-        .request(id, Message::StatsRequest, IPC_TIMEOUT)
+        .request(id, Message::StatsRequest, WORKER_READ_TIMEOUT)
         .await
     {
         Ok(Message::Stats { json }) => json,
@@ -346,12 +385,28 @@ pub async fn list_tasks(State(state): State<AppState>, uri: Uri) -> Response {
     };
     let live = fields.iter().any(|f| f == "dot" || f == "stats");
     let selected = lp.select(all.iter().map(|(r, _)| r.id.as_str()));
-    let mut out = Vec::with_capacity(selected.len());
-    for (rec, st) in all
+    let shown: Vec<(&TaskRecord, &TaskState, bool)> = all
         .iter()
         .filter(|(r, _)| selected.contains(&r.id.as_str()))
-    {
-        let full = render(&state, rec, st, raw, labels, live).await;
+        .map(|(r, st)| (r, st, is_executing(&state, r, st, None)))
+        .collect();
+    // Every worker at once, each bounded; one that did not answer its last request is not
+    // asked (it is probed in the background), so a stopped worker delays no list.
+    let asks = shown.iter().map(|(rec, _, executing)| {
+        let ask = live && *executing && state.registry.answers(&rec.id);
+        let state = &state;
+        async move {
+            if ask {
+                Some(ask_live(state, &rec.id, labels).await)
+            } else {
+                None
+            }
+        }
+    });
+    let answers = futures::future::join_all(asks).await;
+    let mut out = Vec::with_capacity(shown.len());
+    for ((rec, st, executing), live) in shown.into_iter().zip(answers) {
+        let full = render_with(rec, st, executing, raw, live);
         match pick_fields(&full, &fields, ALL_TASK_FIELDS) {
             Ok(v) => out.push(v),
             Err(e) => return e,
@@ -421,7 +476,8 @@ async fn put_and_answer(
     if st.executing {
         // The worker is ready; give its data link a moment to come up (bounded).
         let until = std::time::Instant::now() + SUBSCRIBE_WAIT;
-        while !state.registry.is_subscribed(&rec.id) && std::time::Instant::now() < until {
+        let up = |id: &str| state.registry.is_subscribed(id) && state.registry.has_control(id);
+        while !up(&rec.id) && std::time::Instant::now() < until {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
@@ -648,7 +704,7 @@ pub async fn task_endpoint(
 ) -> Response {
     match state
         .registry
-        .request(&id, Message::HttpOutRequest { endpoint }, IPC_TIMEOUT)
+        .request(&id, Message::HttpOutRequest { endpoint }, HTTP_OUT_TIMEOUT)
         .await
     {
         Ok(Message::HttpOutResponse { body: Some(body) }) => {
@@ -659,6 +715,13 @@ pub async fn task_endpoint(
             );
             resp
         }
+        Err(e) if e.is_timeout() => api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "task {id} did not answer within {}s",
+                HTTP_OUT_TIMEOUT.as_secs()
+            ),
+        ),
         _ => error_response(StatusCode::NOT_FOUND, "Not Found"),
     }
 }

@@ -25,6 +25,7 @@ fn defaults_match_kapacitor() {
     assert_eq!(c.http.shutdown_timeout.to_string(), "10s");
     assert_eq!(c.logging.file, "STDERR");
     assert_eq!(c.task.snapshot_interval.to_string(), "1m0s");
+    assert_eq!(c.task.watchdog_timeout.to_string(), "5s");
     assert_eq!(
         c.storage.boltdb,
         Path::new("/var/lib/kapacitor/kapacitor.db")
@@ -392,6 +393,14 @@ fn validation_errors_name_the_key() {
         "invalid [queue] segment-size: must be at least 4KiB, got 100B",
     );
     check("[queue]\ndir = \"\"\n", "invalid [queue] dir");
+    check(
+        "[task]\nwatchdog-timeout = \"500ms\"\n",
+        "invalid [task] watchdog-timeout: must be 0 (disabled) or at least 1s",
+    );
+    for ok in ["0", "0s", "1s", "2s"] {
+        let cfg = Config::from_toml(&format!("[task]\nwatchdog-timeout = \"{ok}\"\n")).unwrap();
+        cfg.validate().unwrap();
+    }
 
     let ok =
         "[logging]\nlevel = \"info\"\n[cluster]\nencryption-key = \"AAECAwQFBgcICQoLDA0ODw==\"\n";

@@ -93,6 +93,15 @@ pub(crate) fn validate(c: &Config) -> Result {
     if c.replay.dir.as_os_str().is_empty() {
         return Err(invalid("[replay]", "dir", "must be specified"));
     }
+    let watchdog = c.task.watchdog_timeout;
+    if !watchdog.is_zero() && watchdog.as_duration() < std::time::Duration::from_secs(1) {
+        // Heartbeats go every second: a shorter limit would restart healthy tasks.
+        return Err(invalid(
+            "[task]",
+            "watchdog-timeout",
+            format!("must be 0 (disabled) or at least 1s, got {watchdog}"),
+        ));
+    }
     if c.auth.enabled && !(4..=31).contains(&c.auth.bcrypt_cost) {
         return Err(invalid("[auth]", "bcrypt-cost", "must be between 4 and 31"));
     }

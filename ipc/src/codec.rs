@@ -146,10 +146,7 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::StoreFailed {
-                disk_full: true,
-                message: String::new(),
-            },
+            msg: Message::Heartbeat,
         })
         .unwrap();
         assert_eq!(
@@ -178,6 +175,18 @@ mod tests {
             })
             .count();
         assert_eq!(variants as u32, MESSAGE_VARIANTS);
+    }
+
+    /// `Role` is append-only too: the control link's role keeps its index on the wire.
+    #[test]
+    fn role_variants_keep_their_index() {
+        let hello = Hello::new(Role::WorkerControl {
+            task_id: "t".into(),
+        });
+        let bytes = encode(&hello).unwrap();
+        // proto_version (one varint byte while it is < 128), then the role's variant index.
+        assert_eq!(bytes[1], 4);
+        assert_eq!(decode_hello(&bytes).unwrap(), hello);
     }
 
     #[test]

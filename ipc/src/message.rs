@@ -19,12 +19,22 @@ pub const PROTO_VERSION: u32 = 2;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Which process is at the other end of a connection.
+///
+/// APPEND-ONLY, like [`Message`]: postcard encodes the variant index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
     Supervisor,
     Gossipd,
     Apid,
-    Worker { task_id: String },
+    Worker {
+        task_id: String,
+    },
+    /// A task worker's second connection to apid's worker socket: the control link, which
+    /// carries apid's requests to the worker (stats, DOT, httpOut reads, sideload reload) so
+    /// that they never wait behind point frames on the data link.
+    WorkerControl {
+        task_id: String,
+    },
 }
 
 impl Role {
@@ -35,6 +45,7 @@ impl Role {
             Role::Gossipd => "gossipd".into(),
             Role::Apid => "apid".into(),
             Role::Worker { task_id } => format!("task {task_id}"),
+            Role::WorkerControl { task_id } => format!("task {task_id} (control)"),
         }
     }
 
@@ -44,7 +55,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Gossipd => "gossipd",
             Role::Apid => "apid",
-            Role::Worker { .. } => "task",
+            Role::Worker { .. } | Role::WorkerControl { .. } => "task",
         }
     }
 }
@@ -158,7 +169,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 71;
+pub const MESSAGE_VARIANTS: u32 = 72;
 
 /// Every message of every connection.
 ///
@@ -486,6 +497,10 @@ pub enum Message {
         disk_full: bool,
         message: String,
     },
+    /// Supervisor → task worker, every second once it is ready: the watchdog's probe. The
+    /// worker answers `Pong` from its engine thread (ahead of queued data), so a worker whose
+    /// engine is stuck, or a stopped process, does not answer.
+    Heartbeat,
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -635,6 +650,7 @@ impl Message {
             Message::LoopbackWrite { .. } => "LoopbackWrite",
             Message::SideloadReload => "SideloadReload",
             Message::StoreFailed { .. } => "StoreFailed",
+            Message::Heartbeat => "Heartbeat",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

@@ -168,8 +168,7 @@ impl Peer {
         self.lock_pending().insert(id, tx);
         let round_trip = async {
             self.send_envelope(id, 0, msg).await?;
-            rx.await
-                .map_err(|_| IpcError::Closed(self.close_reason()))
+            rx.await.map_err(|_| IpcError::Closed(self.close_reason()))
         };
         let result = match tokio::time::timeout(timeout, round_trip).await {
             Ok(r) => r,

@@ -342,16 +342,13 @@ async fn request_timeout_covers_a_full_outbox() {
         outbox_capacity: 4,
         ..PeerOptions::default()
     };
-    let (ours, theirs_hello) = tokio::join!(
-        handshake(a, Hello::new(Role::Apid), opts),
-        async {
-            stalled
-                .send(encode(&Hello::new(Role::Supervisor)).unwrap())
-                .await
-                .unwrap();
-            stalled.next().await.unwrap().unwrap()
-        },
-    );
+    let (ours, theirs_hello) = tokio::join!(handshake(a, Hello::new(Role::Apid), opts), async {
+        stalled
+            .send(encode(&Hello::new(Role::Supervisor)).unwrap())
+            .await
+            .unwrap();
+        stalled.next().await.unwrap().unwrap()
+    },);
     assert!(kapacitor_ipc::decode_hello(&theirs_hello).is_ok());
     let (peer, _inbox) = ours.unwrap();
     let filler = Message::Config {
@@ -359,15 +356,12 @@ async fn request_timeout_covers_a_full_outbox() {
     };
     // Fill the socket buffers and the outbox until a send waits.
     let mut accepted = 0;
-    loop {
-        match tokio::time::timeout(Duration::from_millis(200), peer.send(filler.clone())).await {
-            Ok(sent) => {
-                sent.unwrap();
-                accepted += 1;
-                assert!(accepted < 10_000, "the outbox never filled");
-            }
-            Err(_) => break,
-        }
+    while let Ok(sent) =
+        tokio::time::timeout(Duration::from_millis(200), peer.send(filler.clone())).await
+    {
+        sent.unwrap();
+        accepted += 1;
+        assert!(accepted < 10_000, "the outbox never filled");
     }
     let queued = peer.queued_bytes();
     let started = std::time::Instant::now();

@@ -23,6 +23,9 @@ use tracing::{debug, error, info, warn};
 /// How long a child that closed its IPC link may take to exit before it is killed.
 const EXIT_AFTER_EOF: Duration = Duration::from_secs(5);
 
+/// The error a task shows once the watchdog gave up on its worker, until a new worker is ready.
+pub const NOT_RESPONDING: &str = "not responding";
+
 /// What every keeper shares.
 pub struct SupCtx {
     /// The configuration: the base one, and the effective one (config overrides applied)
@@ -157,7 +160,7 @@ pub fn start_replay_keeper(spec: TaskSpec, ctx: Arc<SupCtx>) -> KeeperHandle {
     let keeper_role = role.clone();
     tokio::spawn(async move {
         let role = keeper_role;
-        let outcome = run_once(&role, Some(Message::StartReplay(spec)), &ctx, &mut rx).await;
+        let outcome = run_once(&role, Some(Message::StartReplay(spec)), &ctx, &mut rx, None).await;
         ctx.set_ready(&role, false);
         let mut done = None;
         match outcome {
@@ -203,6 +206,8 @@ enum Outcome {
     Crashed {
         last_exit: String,
         uptime: Duration,
+        /// Killed by the watchdog.
+        not_responding: bool,
     },
     StartFailed {
         error: String,
@@ -225,13 +230,15 @@ async fn keeper_loop(
     let mut crashes = CrashWindow::default();
     let is_task = matches!(role, Role::Worker { .. });
     let mut first = true;
+    // The error the previous worker left for the next one to clear once it is ready.
+    let mut carried: Option<String> = None;
     loop {
         if !first {
             ctx.table.update(&role, |r| r.restarts += 1);
         }
         first = false;
         let start = spec.clone().map(Message::StartTask);
-        let outcome = run_once(&role, start, &ctx, &mut cmds).await;
+        let outcome = run_once(&role, start, &ctx, &mut cmds, carried.take()).await;
         ctx.set_ready(&role, false);
         let (last_exit, uptime) = match outcome {
             Outcome::Stopped { done, last_exit } => {
@@ -256,12 +263,23 @@ async fn keeper_loop(
                     AfterFailure::Exit => return,
                 }
             }
-            Outcome::Crashed { last_exit, uptime } => (last_exit, uptime),
+            Outcome::Crashed {
+                last_exit,
+                uptime,
+                not_responding,
+            } => {
+                if not_responding {
+                    carried = Some(NOT_RESPONDING.to_string());
+                }
+                (last_exit, uptime)
+            }
         };
         if uptime >= HEALTHY_AFTER {
             backoff.reset();
         }
         if is_task && crashes.record(Instant::now()) {
+            // The crash loop's error replaces the watchdog's.
+            carried = None;
             let error = format!(
                 "task process crashed {} times within {}s; last exit: {last_exit}",
                 crate::backoff::CRASH_LIMIT,
@@ -320,11 +338,14 @@ async fn wait_for_enable(
     }
 }
 
+/// Runs one process of `role` until it exits or is stopped. `carried`: an error the previous
+/// process left (the watchdog's), shown until this one is ready.
 async fn run_once(
     role: &Role,
     start: Option<Message>,
     ctx: &Arc<SupCtx>,
     cmds: &mut mpsc::Receiver<KeeperCmd>,
+    carried: Option<String>,
 ) -> Outcome {
     let started = Instant::now();
     let Spawned {
@@ -337,10 +358,14 @@ async fn run_once(
             return Outcome::Crashed {
                 last_exit: format!("spawn failed: {e}"),
                 uptime: Duration::ZERO,
+                not_responding: false,
             };
         }
     };
     ctx.table.set_running(role, pid);
+    if carried.is_some() {
+        ctx.table.update(role, |r| r.error = carried);
+    }
     info!(role = %role, pid, "started");
 
     let hs = handshake(stream, Hello::new(Role::Supervisor), PeerOptions::default());
@@ -359,6 +384,7 @@ async fn run_once(
                             status.map(|s| describe_exit(&s)).unwrap_or_default()
                         ),
                         uptime: started.elapsed(),
+                        not_responding: false,
                     };
                 }
             },
@@ -397,8 +423,30 @@ async fn run_once(
     let mut inbox_open = true;
     let mut eof_deadline: Option<tokio::time::Instant> = None;
     let mut start_failed: Option<String> = None;
+    let (mut watchdog, mut heartbeats) = Watchdog::for_role(role, ctx);
     loop {
         tokio::select! {
+            _ = watchdog.tick(), if watchdog.enabled() => {
+                if watchdog.expired(role, ctx) {
+                    error!(role = %role, pid, timeout = ?watchdog.timeout,
+                        "task worker not responding (no heartbeat answered); killing it to restart it");
+                    ctx.set_ready(role, false);
+                    ctx.table.update(role, |r| r.error = Some(NOT_RESPONDING.into()));
+                    signal_group(pid, Signal::SIGKILL);
+                    let status = child.wait().await;
+                    return Outcome::Crashed {
+                        last_exit: format!(
+                            "{NOT_RESPONDING} for {} (killed by the watchdog: {})",
+                            kapacitor_config::GoDuration(watchdog.timeout),
+                            status.map(|s| describe_exit(&s)).unwrap_or_else(|e| e.to_string())
+                        ),
+                        uptime: started.elapsed(),
+                        not_responding: true,
+                    };
+                }
+                watchdog.probe(&peer);
+            }
+            alive = heartbeats.recv() => watchdog.answered(alive),
             status = child.wait() => {
                 // Whatever the child left in its process group goes with it.
                 signal_group(pid, Signal::SIGKILL);
@@ -448,6 +496,7 @@ fn crashed(status: std::io::Result<std::process::ExitStatus>, started: Instant) 
             .map(|s| describe_exit(&s))
             .unwrap_or_else(|e| format!("wait failed: {e}")),
         uptime: started.elapsed(),
+        not_responding: false,
     }
 }
 
@@ -519,6 +568,8 @@ async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> 
         }
         Message::Ready => {
             info!(role = %role, "ready");
+            // What the previous process left (the watchdog's `not responding`) goes now.
+            ctx.table.update(role, |r| r.error = None);
             ctx.set_ready(role, true);
             if *role == Role::Apid {
                 ctx.ready.call_once(|| notify::notify("READY=1"));
@@ -576,5 +627,103 @@ async fn stop(
     Outcome::Stopped {
         done,
         last_exit: status.map(|s| describe_exit(&s)),
+    }
+}
+
+/// How often the watchdog asks a ready task worker for a heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// The supervisor's watchdog over one task worker process (`[task] watchdog-timeout`; 0
+/// disables it). Once the worker is ready, a `Heartbeat` goes every second (one at a time),
+/// which the worker answers from its engine thread. When none was answered for the timeout,
+/// the keeper reports the task `not responding` and kills the process group; the restart
+/// policy does the rest.
+struct Watchdog {
+    timeout: Duration,
+    interval: Option<tokio::time::Interval>,
+    /// When the worker was last known alive: ready, or a heartbeat answered. `None` until
+    /// it is ready.
+    alive_at: Option<Instant>,
+    in_flight: bool,
+    /// Where heartbeat outcomes go (the receiver is the keeper's).
+    answers: mpsc::Sender<bool>,
+}
+
+impl Watchdog {
+    /// The watchdog of a child of `role` (a task worker; others have none), and the receiver
+    /// of its heartbeats' outcomes.
+    fn for_role(role: &Role, ctx: &SupCtx) -> (Watchdog, mpsc::Receiver<bool>) {
+        let timeout = match role {
+            Role::Worker { .. } => ctx.config.effective().task.watchdog_timeout.as_duration(),
+            _ => Duration::ZERO,
+        };
+        let interval = (!timeout.is_zero()).then(|| {
+            let mut i = tokio::time::interval(HEARTBEAT_EVERY);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        let (answers, rx) = mpsc::channel(1);
+        let watchdog = Watchdog {
+            timeout,
+            interval,
+            alive_at: None,
+            in_flight: false,
+            answers,
+        };
+        (watchdog, rx)
+    }
+
+    fn enabled(&self) -> bool {
+        self.interval.is_some()
+    }
+
+    async fn tick(&mut self) {
+        match &mut self.interval {
+            Some(i) => {
+                i.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether the worker, once ready, has answered nothing for the timeout.
+    fn expired(&mut self, role: &Role, ctx: &SupCtx) -> bool {
+        let Role::Worker { task_id } = role else {
+            return false;
+        };
+        match self.alive_at {
+            Some(at) => at.elapsed() >= self.timeout,
+            None => {
+                if ctx.is_ready(task_id) {
+                    self.alive_at = Some(Instant::now());
+                }
+                false
+            }
+        }
+    }
+
+    /// Sends a heartbeat unless one is on its way; its answer comes back on `answers`.
+    fn probe(&mut self, peer: &Peer) {
+        if self.alive_at.is_none() || self.in_flight {
+            return;
+        }
+        self.in_flight = true;
+        let peer = peer.clone();
+        let answers = self.answers.clone();
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            let alive = matches!(
+                peer.request_timeout(Message::Heartbeat, timeout).await,
+                Ok(Message::Pong)
+            );
+            let _ = answers.send(alive).await;
+        });
+    }
+
+    fn answered(&mut self, alive: Option<bool>) {
+        self.in_flight = false;
+        if alive == Some(true) {
+            self.alive_at = Some(Instant::now());
+        }
     }
 }

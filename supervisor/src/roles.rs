@@ -23,8 +23,8 @@ pub fn run_role(role: Role) -> i32 {
         Role::Gossipd => kapacitor_gossipd::run(),
         Role::Apid => kapacitor_apid::run(),
         Role::Worker { task_id } => kapacitor_workers::run_worker(&task_id, task_runner),
-        Role::Supervisor => {
-            eprintln!("the supervisor is not a child role");
+        Role::Supervisor | Role::WorkerControl { .. } => {
+            eprintln!("{role} is not a child role");
             2
         }
     }

@@ -28,7 +28,10 @@ pub fn role_args(role: &Role) -> Vec<String> {
         Role::Supervisor => vec![],
         Role::Gossipd => vec![ROLE_ARG.into(), "gossipd".into()],
         Role::Apid => vec![ROLE_ARG.into(), "apid".into()],
-        Role::Worker { task_id } => vec![ROLE_ARG.into(), "task".into(), task_id.clone()],
+        // The control link's role names a worker's second connection, never a process.
+        Role::Worker { task_id } | Role::WorkerControl { task_id } => {
+            vec![ROLE_ARG.into(), "task".into(), task_id.clone()]
+        }
     }
 }
 

@@ -23,7 +23,7 @@ impl ProcTable {
             Role::Supervisor => (0, String::new()),
             Role::Gossipd => (1, String::new()),
             Role::Apid => (2, String::new()),
-            Role::Worker { task_id } => (3, task_id.clone()),
+            Role::Worker { task_id } | Role::WorkerControl { task_id } => (3, task_id.clone()),
         });
         rows
     }

@@ -2,15 +2,16 @@
 //!
 //! 1. hello with the supervisor over the inherited socket, receive the config and the task;
 //! 2. build the task's runner on the engine thread (a failure is reported, not retried);
-//! 3. dial apid for data, tick the engine every second;
-//! 4. on `Shutdown`, SIGTERM or the supervisor's EOF: stop the data link, flush, exit 0.
+//! 3. dial apid twice (data, control), tick the engine every second, answer the
+//!    supervisor's heartbeats from the engine thread;
+//! 4. on `Shutdown`, SIGTERM or the supervisor's EOF: stop the links, flush, exit 0.
 
 use crate::process_apid;
 use crate::process_engine::Engine;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_config::Config;
 use kapacitor_ipc::{
-    ChildLink, Message, Role, StopReason, TaskSpec, serve_until_stopped, start_child,
+    ChildLink, Message, Role, StopReason, TaskSpec, serve_until_stopped_with, start_child,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -160,6 +161,12 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         engine.handle(),
         cancel.clone(),
     ));
+    let control = tokio::spawn(crate::process_control::run(
+        kapacitor_ipc_socket_path(&cfg),
+        task_id.to_string(),
+        engine.handle(),
+        cancel.clone(),
+    ));
     let batch = tokio::spawn(crate::process_batch::run(
         task_id.to_string(),
         batch_queries,
@@ -185,13 +192,33 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         }
     });
 
-    match serve_until_stopped(&mut inbox, &mut term).await {
+    let heartbeat_engine = engine.handle();
+    let stopped = serve_until_stopped_with(&mut inbox, &mut term, |inc| match inc.msg {
+        Message::Heartbeat => {
+            let engine = heartbeat_engine.clone();
+            tokio::spawn(async move {
+                let reply = if crate::process_heartbeat::answer(&engine).await {
+                    Message::Pong
+                } else {
+                    Message::Error {
+                        message: "the task engine is gone".into(),
+                    }
+                };
+                let _ = inc.reply(reply).await;
+            });
+        }
+        ref other => debug!(msg = other.name(), "ignored message"),
+    })
+    .await;
+    drop(heartbeat_engine);
+    match stopped {
         StopReason::LinkClosed => info!("supervisor link closed; flushing and exiting"),
         StopReason::Shutdown => info!("shutting down; flushing"),
         StopReason::Sigterm => info!("SIGTERM; flushing and exiting"),
     }
     cancel.cancel();
     let _ = link.await;
+    let _ = control.await;
     let _ = batch.await;
     let _ = ticker.await;
     engine.finish().await;

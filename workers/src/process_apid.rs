@@ -1,6 +1,8 @@
 //! The worker's data link: dial apid's socket, say hello with the task id, feed the engine
-//! with the batches apid sends and answer its reads. Redial with backoff whenever apid
-//! restarts.
+//! with the batches apid sends, and send apid what the task produces (alert events,
+//! loopback writes). Redial with backoff whenever apid restarts. apid's reads come over the
+//! control link (`process_control`); only a replay's drain barrier (`StatsRequest`, then
+//! `Ping`) comes here, because it must follow the data.
 
 use crate::process_engine::EngineHandle;
 use crate::process_points_tap::PointsTap;
@@ -166,12 +168,9 @@ pub async fn run(
                         return;
                     }
                 }
-                Message::HttpOutRequest { ref endpoint } => {
-                    let body = engine.http_out(endpoint.clone()).await;
-                    let _ = inc.reply(Message::HttpOutResponse { body }).await;
-                }
                 Message::StatsRequest => {
-                    let reply = match engine.stats_json().await {
+                    // A replay's drain barrier: answered once the data before it has run.
+                    let reply = match engine.stats_json_in_order().await {
                         Some(json) => Message::Stats { json },
                         None => Message::Error {
                             message: "the task engine is gone".into(),
@@ -179,28 +178,12 @@ pub async fn run(
                     };
                     let _ = inc.reply(reply).await;
                 }
-                Message::DotRequest { labels } => {
-                    let reply = match engine.dot(labels).await {
-                        Some(dot) => Message::Dot { dot },
-                        None => Message::Error {
-                            message: "the task has no DOT view".into(),
-                        },
-                    };
-                    let _ = inc.reply(reply).await;
-                }
                 Message::Ping => {
                     let _ = inc.reply(Message::Pong).await;
                 }
-                Message::SideloadReload => {
-                    let errors = engine.reload_sideload().await;
-                    let reply = if errors.is_empty() {
-                        Message::Done
-                    } else {
-                        Message::Error {
-                            message: errors.join("; "),
-                        }
-                    };
-                    let _ = inc.reply(reply).await;
+                ref other if inc.is_request() => {
+                    let message = format!("{} goes over the control link", other.name());
+                    let _ = inc.reply(Message::Error { message }).await;
                 }
                 ref other => debug!(msg = other.name(), "ignored message from apid"),
             }
@@ -285,13 +268,14 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(points_received(&apid).await, 3);
+        // Reads go over the control link; the data link says so rather than leave them.
         let reply = apid
             .request(Message::HttpOutRequest {
                 endpoint: "nope".into(),
             })
             .await
             .unwrap();
-        assert_eq!(reply, Message::HttpOutResponse { body: None });
+        assert!(matches!(reply, Message::Error { .. }), "{reply:?}");
 
         // apid goes away; the worker dials again and the task's state is intact.
         apid.close();

@@ -40,7 +40,10 @@ pub fn engine_runner(spec: &TaskSpec, ctx: &WorkerContext) -> Result<Box<dyn Tas
             server_id: ctx.server_id.clone(),
             http_post: HttpPostContext {
                 endpoints: ctx.http_post_endpoints.clone(),
-                poster: None,
+                // A POST's wait is declared to the watchdog (see `process_heartbeat`).
+                poster: Some(std::sync::Arc::new(
+                    crate::process_heartbeat::WatchedPoster::default(),
+                )),
             },
         },
     )

@@ -149,6 +149,10 @@ pub struct TaskConfig {
     /// Deprecated in Kapacitor: only locates an old `task.db` to migrate.
     pub dir: PathBuf,
     pub snapshot_interval: GoDuration,
+    /// Ours: a task worker that answers no heartbeat for this long (its engine stuck in a
+    /// loop, blocked, or the process stopped) is reported `not responding` and restarted.
+    /// 0 disables the watchdog.
+    pub watchdog_timeout: GoDuration,
 }
 
 impl Default for TaskConfig {
@@ -156,6 +160,7 @@ impl Default for TaskConfig {
         TaskConfig {
             dir: PathBuf::from("/var/lib/kapacitor/tasks"),
             snapshot_interval: GoDuration::from_secs(60),
+            watchdog_timeout: GoDuration::from_secs(5),
         }
     }
 }
