@@ -20,6 +20,7 @@
 //! `errors` and logged; the task goes on. A panic inside a node is caught at the
 //! `push_point`/`tick` boundary and counted as an error of the node that panicked.
 
+mod held;
 mod http_post;
 mod influxdb_out;
 mod lambda;
@@ -172,6 +173,7 @@ pub(crate) struct GroupCounts {
 pub struct Cx<'a> {
     out: &'a mut Vec<Msg>,
     groups: &'a mut GroupTable,
+    held: &'a mut held::Interner,
     node_name: &'a str,
     errors: u64,
     alerts: &'a mut Vec<AlertEvent>,
@@ -195,6 +197,11 @@ impl Cx<'_> {
 
     pub(crate) fn groups(&mut self) -> &mut GroupTable {
         self.groups
+    }
+
+    /// The task's interner, for nodes that hold points (see [`held`]).
+    pub(crate) fn held(&mut self) -> &mut held::Interner {
+        self.held
     }
 
     pub(crate) fn task(&self) -> &TaskContext {
@@ -266,6 +273,7 @@ pub struct Task {
     /// `query()` nodes, where batches enter.
     queries: Vec<usize>,
     groups: GroupTable,
+    held: held::Interner,
     alerts: Vec<AlertEvent>,
     pool: Vec<Vec<Msg>>,
     current: Option<usize>,
@@ -369,6 +377,7 @@ impl Task {
             sources,
             queries,
             groups: GroupTable::default(),
+            held: held::Interner::default(),
             alerts: Vec::new(),
             pool: Vec::new(),
             current: None,
@@ -532,6 +541,7 @@ impl Task {
         for i in 0..self.slots.len() {
             self.run_guarded(|t| t.tick_node(i, now_ns));
         }
+        self.held.sweep();
     }
 
     /// The compact JSON body of httpOut endpoint `endpoint`; `None` if the task has no such
@@ -706,11 +716,17 @@ impl Task {
         self.groups.dims(msg::Dims::default())
     }
 
-    fn deliver(&mut self, node: usize, port: usize, msg: Msg) {
+    fn deliver(&mut self, node: usize, port: usize, mut msg: Msg) {
         let mut out = self.pool.pop().unwrap_or_default();
         let prev = self.current.replace(node);
         {
             let slot = &mut self.slots[node];
+            if let Msg::Batch(bm) = &mut msg
+                && bm.held.is_some()
+                && !slot.imp.reads_held()
+            {
+                bm.unhold();
+            }
             if matches!(msg, Msg::Point(_) | Msg::Batch(_)) {
                 slot.collected += 1;
                 if let Some(c) = slot.processed_by_port.get_mut(port) {
@@ -723,6 +739,7 @@ impl Task {
             let mut cx = Cx {
                 out: &mut out,
                 groups: &mut self.groups,
+                held: &mut self.held,
                 node_name: &slot.name,
                 errors: 0,
                 alerts: &mut self.alerts,
@@ -785,6 +802,7 @@ impl Task {
             let mut cx = Cx {
                 out: &mut out,
                 groups: &mut self.groups,
+                held: &mut self.held,
                 node_name: &slot.name,
                 errors: 0,
                 alerts: &mut self.alerts,

@@ -3,6 +3,7 @@
 
 use super::NodeImpl;
 use crate::engine::Cx;
+use crate::engine::held::{HeldMsg, KEEP_PLAIN};
 use crate::engine::lambda::{Lambda, State, Value, to_field};
 use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, PointMsg, add_null};
 use crate::engine::props::NodeSpec;
@@ -1174,12 +1175,13 @@ impl NodeImpl for HttpOut {
 /// reached, once each parent has sent something.
 pub struct Union {
     rename: Option<String>,
-    sources: Vec<std::collections::VecDeque<Msg>>,
+    sources: Vec<std::collections::VecDeque<HeldMsg>>,
     low_marks: Vec<Option<i64>>,
 }
 
 /// Bound on what union buffers for one parent while waiting for the others; past it the
-/// oldest messages are released out of order rather than growing without limit.
+/// oldest messages are released out of order rather than growing without limit. Past
+/// `KEEP_PLAIN` messages a queue keeps them compact (`held`).
 const UNION_MAX_BUFFER: usize = 100_000;
 
 impl Union {
@@ -1245,7 +1247,7 @@ impl Union {
             for q in &mut self.sources {
                 if q.front().and_then(|m| m.time()).is_some_and(|t| t <= mark) {
                     let m = q.pop_front().expect("front exists");
-                    cx.emit(m);
+                    cx.emit(m.release());
                     emitted = true;
                 }
             }
@@ -1263,12 +1265,17 @@ impl NodeImpl for Union {
         let Some(q) = self.sources.get_mut(port) else {
             return;
         };
-        q.push_back(msg);
+        let held = if q.len() < KEEP_PLAIN {
+            HeldMsg::Plain(msg)
+        } else {
+            HeldMsg::compact(msg, cx.held())
+        };
+        q.push_back(held);
         let overfull = q.len() > UNION_MAX_BUFFER;
         self.emit_ready(cx, false);
         if overfull && let Some(m) = self.sources[port].pop_front() {
             cx.error("union buffer full waiting for a silent parent; releasing out of order");
-            cx.emit(m);
+            cx.emit(m.release());
         }
     }
 

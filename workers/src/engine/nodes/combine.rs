@@ -352,6 +352,7 @@ impl NodeImpl for Flatten {
                         points,
                     },
                     group: bm.group,
+                    held: None,
                 }));
             }
             Msg::Delete { ref group } => {

@@ -9,6 +9,7 @@
 use super::NodeImpl;
 use crate::engine::Cx;
 use crate::engine::EngineError;
+use crate::engine::held::{HeldPoint, PointRef};
 use crate::engine::msg::{BatchMsg, Group, GroupMap, Msg, PointMsg};
 use crate::engine::props::{NodeSpec, arg_f64};
 use kapacitor_models::{Batch, FieldValue, Fields, Point, Tags};
@@ -198,9 +199,40 @@ pub fn build(spec: &NodeSpec) -> Result<Box<dyn NodeImpl>, EngineError> {
     }))
 }
 
+/// The points of one reduction: a batch's (maybe still held) or a stream context's.
+#[derive(Clone, Copy)]
+enum Points<'a> {
+    Points(&'a [Point]),
+    Held(&'a [HeldPoint]),
+}
+
+impl<'a> Points<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Points::Points(p) => p.len(),
+            Points::Held(h) => h.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(self) -> impl Iterator<Item = PointRef<'a>> {
+        let (points, held) = match self {
+            Points::Points(p) => (p, &[][..]),
+            Points::Held(h) => (&[][..], h),
+        };
+        points
+            .iter()
+            .map(PointRef::Point)
+            .chain(held.iter().map(PointRef::Held))
+    }
+}
+
 /// The values of one reduction: the field value of each contributing point, with the point.
 struct Input<'a> {
-    vals: Vec<(&'a Point, FieldValue)>,
+    vals: Vec<(PointRef<'a>, FieldValue)>,
 }
 
 enum Output {
@@ -372,11 +404,11 @@ impl Func {
                 let mut best = 0;
                 for (i, (p, v)) in vals.iter().enumerate().skip(1) {
                     let (bp, bv) = &vals[best];
+                    let (t, bt) = (p.time(), bp.time());
                     let better = if matches!(self, Func::First) {
-                        p.time < bp.time || (p.time == bp.time && fv_cmp(v, bv) == Ordering::Less)
+                        t < bt || (t == bt && fv_cmp(v, bv) == Ordering::Less)
                     } else {
-                        p.time > bp.time
-                            || (p.time == bp.time && fv_cmp(v, bv) == Ordering::Greater)
+                        t > bt || (t == bt && fv_cmp(v, bv) == Ordering::Greater)
                     };
                     if better {
                         best = i;
@@ -395,7 +427,7 @@ impl Func {
                     } else {
                         Ordering::Greater
                     };
-                    if c == want || (c == Ordering::Equal && p.time < bp.time) {
+                    if c == want || (c == Ordering::Equal && p.time() < bp.time()) {
                         best = i;
                     }
                 }
@@ -417,7 +449,7 @@ impl Func {
                 let mut seen: Vec<(i64, &FieldValue)> = Vec::new();
                 for (p, v) in vals {
                     if !seen.iter().any(|(_, s)| *s == v) {
-                        seen.push((p.time, v));
+                        seen.push((p.time(), v));
                     }
                 }
                 seen.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| fv_cmp(a.1, b.1)));
@@ -434,15 +466,15 @@ impl Func {
                 idx.sort_by(|&a, &b| {
                     let c = fv_cmp(&vals[a].1, &vals[b].1);
                     let c = if top { c.reverse() } else { c };
-                    c.then_with(|| vals[a].0.time.cmp(&vals[b].0.time))
+                    c.then_with(|| vals[a].0.time().cmp(&vals[b].0.time()))
                 });
                 if !tags.is_empty() {
                     let key = |i: usize| -> Vec<String> {
                         let p = vals[i].0;
                         tags.iter()
-                            .map(|t| match p.fields.get(t) {
+                            .map(|t| match p.field(t) {
                                 Some(f) => format!("{f:?}"),
-                                None => p.tags.get(t).cloned().unwrap_or_default(),
+                                None => p.tag(t).unwrap_or_default().to_string(),
                             })
                             .collect()
                     };
@@ -450,16 +482,10 @@ impl Func {
                     idx.retain(|&i| seen.insert(key(i)));
                 }
                 idx.truncate(*n);
-                idx.sort_by_key(|&i| vals[i].0.time);
+                idx.sort_by_key(|&i| vals[i].0.time());
                 Output::Batch(
                     idx.into_iter()
-                        .map(|i| {
-                            (
-                                vals[i].0.time,
-                                vals[i].1.clone(),
-                                Some(vals[i].0.tags.clone()),
-                            )
-                        })
+                        .map(|i| (vals[i].0.time(), vals[i].1.clone(), Some(vals[i].0.tags())))
                         .collect(),
                 )
             }
@@ -470,7 +496,8 @@ impl Func {
                 fit,
             } => {
                 numeric("holtWinters", first)?;
-                let pts: Vec<(i64, f64)> = vals.iter().map(|(p, v)| (p.time, as_f64(v))).collect();
+                let pts: Vec<(i64, f64)> =
+                    vals.iter().map(|(p, v)| (p.time(), as_f64(v))).collect();
                 let out = holt_winters::forecast(&pts, *h, *m, *interval, *fit);
                 Output::Batch(
                     out.into_iter()
@@ -566,27 +593,27 @@ pub struct InfluxQl {
 impl InfluxQl {
     /// Collects the values of the field; points missing it or of another type than the first
     /// are errors (logged, counted) and skipped.
-    fn input<'a>(&self, pts: &'a [Point], cx: &mut Cx) -> Input<'a> {
-        let mut vals: Vec<(&Point, FieldValue)> = Vec::with_capacity(pts.len());
-        for p in pts {
-            match p.fields.get(&self.field) {
+    fn input<'a>(&self, pts: Points<'a>, cx: &mut Cx) -> Input<'a> {
+        let mut vals: Vec<(PointRef, FieldValue)> = Vec::with_capacity(pts.len());
+        for p in pts.iter() {
+            match p.field(&self.field) {
                 None => cx.error(format!(
                     "field {} missing from point cannot aggregate",
                     self.field
                 )),
                 Some(v) => {
                     if let Some((_, f)) = vals.first()
-                        && std::mem::discriminant(f) != std::mem::discriminant(v)
+                        && std::mem::discriminant(f) != std::mem::discriminant(&v)
                     {
                         cx.error(format!(
                             "field {} has wrong type: got {} exp {}",
                             self.field,
-                            type_name(v),
+                            type_name(&v),
                             type_name(f)
                         ));
                         continue;
                     }
-                    vals.push((p, v.clone()));
+                    vals.push((p, v));
                 }
             }
         }
@@ -602,7 +629,7 @@ impl InfluxQl {
         group: &Group,
         tags: &Tags,
         time: i64,
-        pts: &[Point],
+        pts: Points,
         cx: &mut Cx,
     ) {
         let inp = self.input(pts, cx);
@@ -634,7 +661,7 @@ impl InfluxQl {
             }
             Output::Select(i, v) => {
                 let sel = inp.vals[i].0;
-                let mut fields = sel.fields.clone();
+                let mut fields = sel.fields();
                 if self.as_ != self.field {
                     fields.remove(&self.field);
                 }
@@ -643,9 +670,9 @@ impl InfluxQl {
                     nulls: Default::default(),
                     p: Point {
                         name: name.to_string(),
-                        tags: sel.tags.clone(),
+                        tags: sel.tags(),
                         fields,
-                        time: if self.point_times { sel.time } else { time },
+                        time: if self.point_times { sel.time() } else { time },
                     },
                     group: group.clone(),
                 }));
@@ -686,6 +713,7 @@ impl InfluxQl {
                         points,
                     },
                     group: group.clone(),
+                    held: None,
                 }));
             }
         }
@@ -768,7 +796,8 @@ impl NodeImpl for InfluxQl {
                     None => false,
                 };
                 if flush && let Some(c) = self.contexts.remove(&pm.group) {
-                    self.reduce_emit(&c.name, &pm.group, pm.group.tags(), c.time, &c.points, cx);
+                    let pts = Points::Points(&c.points);
+                    self.reduce_emit(&c.name, &pm.group, pm.group.tags(), c.time, pts, cx);
                 }
                 let c = self
                     .contexts
@@ -780,22 +809,20 @@ impl NodeImpl for InfluxQl {
                     });
                 c.points.push(pm.p);
             }
-            Msg::Batch(bm) => {
+            Msg::Batch(mut bm) => {
                 if self.func.is_transformation() {
+                    bm.unhold();
                     self.transform_batch(bm, cx);
                     return;
                 }
-                if bm.b.points.is_empty() && !self.func.empty_ok() {
+                if bm.len() == 0 && !self.func.empty_ok() {
                     return;
                 }
-                self.reduce_emit(
-                    &bm.b.name,
-                    &bm.group,
-                    &bm.b.tags,
-                    bm.b.time,
-                    &bm.b.points,
-                    cx,
-                );
+                let pts = match &bm.held {
+                    Some(held) => Points::Held(held),
+                    None => Points::Points(&bm.b.points),
+                };
+                self.reduce_emit(&bm.b.name, &bm.group, &bm.b.tags, bm.b.time, pts, cx);
             }
             Msg::Delete { ref group } => {
                 self.contexts.remove(group);
@@ -805,6 +832,10 @@ impl NodeImpl for InfluxQl {
             other => cx.emit(other),
         }
         let _ = self.func.emits_batch();
+    }
+
+    fn reads_held(&self) -> bool {
+        true
     }
 
     fn cardinality(&self) -> usize {

@@ -5,6 +5,7 @@
 //! groups that share those tags.
 
 use super::NodeImpl;
+use crate::engine::held::{HeldMsg, KEEP_PLAIN};
 use crate::engine::msg::{BatchMsg, Dims, Group, GroupMap, Msg, Nulls, PointMsg, add_null};
 use crate::engine::props::NodeSpec;
 use crate::engine::{Cx, EngineError, timeutil};
@@ -44,7 +45,8 @@ pub struct Join {
 
 struct JoinSet {
     time: i64,
-    values: Vec<Option<Msg>>,
+    /// Compact once the group has many sets waiting (a parent lags).
+    values: Vec<Option<HeldMsg>>,
     size: usize,
     first: usize,
 }
@@ -289,6 +291,7 @@ impl Join {
         if g.oldest.is_none_or(|o| t < o) {
             g.oldest = Some(t);
         }
+        let many = g.sets.len() >= KEEP_PLAIN;
         let sets = g.sets.entry(t).or_default();
         let idx = match sets.iter().position(|s| s.values[src].is_none()) {
             Some(i) => i,
@@ -301,7 +304,11 @@ impl Join {
         if src < set.first {
             set.first = src;
         }
-        set.values[src] = Some(m);
+        set.values[src] = Some(if many {
+            HeldMsg::compact(m, cx.held())
+        } else {
+            HeldMsg::Plain(m)
+        });
         set.size += 1;
         g.head[src] = Some(t);
         let only_ready = g.only_ready();
@@ -358,7 +365,21 @@ impl Join {
     }
 
     fn emit_set(&self, set: JoinSet, cx: &mut Cx) {
-        let Some(Some(first)) = set.values.get(set.first) else {
+        // The rest reads points as they came.
+        let values: Vec<Option<Msg>> = set
+            .values
+            .into_iter()
+            .map(|v| {
+                v.map(|h| match h.release() {
+                    Msg::Batch(mut bm) => {
+                        bm.unhold();
+                        Msg::Batch(bm)
+                    }
+                    m => m,
+                })
+            })
+            .collect();
+        let Some(Some(first)) = values.get(set.first) else {
             return;
         };
         let name = self
@@ -369,7 +390,7 @@ impl Join {
             Msg::Point(fp) => {
                 let mut fields = Fields::new();
                 let mut nulls = Nulls::new();
-                for (i, v) in set.values.iter().enumerate() {
+                for (i, v) in values.iter().enumerate() {
                     match v {
                         Some(Msg::Point(p)) => {
                             for (k, v) in &p.p.fields {
@@ -408,8 +429,7 @@ impl Join {
                 }));
             }
             Msg::Batch(fb) => {
-                let batches: Vec<Option<&BatchMsg>> = set
-                    .values
+                let batches: Vec<Option<&BatchMsg>> = values
                     .iter()
                     .map(|v| match v {
                         Some(Msg::Batch(b)) => Some(b),
@@ -511,6 +531,7 @@ impl Join {
                     },
                     group: fb.group.clone(),
                     nulls: point_nulls,
+                    held: None,
                 }));
             }
             _ => {}

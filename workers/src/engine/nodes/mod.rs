@@ -34,6 +34,12 @@ pub trait NodeImpl: Send {
     /// Wall-clock work (barrier idle timers, stats intervals).
     fn on_tick(&mut self, _now: i64, _cx: &mut Cx) {}
 
+    /// Whether the node reads batches whose points are still held (`BatchMsg::held`: a
+    /// window's output). Every other node gets them as `b.points`, converted on the way in.
+    fn reads_held(&self) -> bool {
+        false
+    }
+
     /// Number of groups with state in this node (`working_cardinality`).
     fn cardinality(&self) -> usize {
         0

@@ -7,10 +7,11 @@
 
 use super::NodeImpl;
 use crate::engine::Cx;
-use crate::engine::msg::{BatchMsg, GroupMap, Msg, Nulls};
+use crate::engine::held::HeldPoint;
+use crate::engine::msg::{BatchMsg, GroupMap, Msg};
 use crate::engine::props::NodeSpec;
 use crate::engine::{EngineError, timeutil};
-use kapacitor_models::{Batch, Point};
+use kapacitor_models::Batch;
 use std::collections::VecDeque;
 
 enum Kind {
@@ -33,8 +34,8 @@ pub struct Window {
 
 struct GroupWindow {
     name: String,
-    /// Points with their null fields (almost always none).
-    buf: VecDeque<(Point, Nulls)>,
+    /// Points with their null fields, in their compact form.
+    buf: VecDeque<HeldPoint>,
     next_emit: i64,
     /// Count windows: points seen and the count at which to emit next.
     count: usize,
@@ -114,8 +115,7 @@ impl NodeImpl for Window {
             }
         };
         let group = pm.group;
-        let p = pm.p;
-        let nulls = pm.nulls;
+        let time = pm.p.time;
         let fill = self.fill_period;
         let w = self.groups.entry(group.clone()).or_insert_with(|| {
             let next_emit = match self.kind {
@@ -125,7 +125,7 @@ impl NodeImpl for Window {
                     align,
                 } => {
                     if fill {
-                        let first = p.time + period;
+                        let first = time + period;
                         if align {
                             let mut n = timeutil::truncate(first, every);
                             if n <= first {
@@ -136,9 +136,9 @@ impl NodeImpl for Window {
                             first
                         }
                     } else if align {
-                        timeutil::truncate(p.time + every, every)
+                        timeutil::truncate(time + every, every)
                     } else {
-                        p.time + every
+                        time + every
                     }
                 }
                 Kind::Count { .. } => 0,
@@ -154,13 +154,15 @@ impl NodeImpl for Window {
                 Kind::Time { .. } => 0,
             };
             GroupWindow {
-                name: p.name.clone(),
+                name: pm.p.name.clone(),
                 buf: VecDeque::new(),
                 next_emit,
                 count: 0,
                 next_count,
             }
         });
+        // The group's previous point is usually of the same series.
+        let p = cx.held().hold(pm.p, pm.nulls, w.buf.back());
         let out = match self.kind {
             Kind::Time {
                 period,
@@ -168,11 +170,11 @@ impl NodeImpl for Window {
                 align,
             } => {
                 if every == 0 {
-                    w.buf.push_back((p, nulls));
-                    let t = w.buf.back().map(|p| p.0.time).unwrap_or_default();
+                    w.buf.push_back(p);
+                    let t = w.buf.back().map(|p| p.time).unwrap_or_default();
                     if t >= w.next_emit {
                         let oldest = t - period;
-                        while w.buf.front().is_some_and(|p| p.0.time <= oldest) {
+                        while w.buf.front().is_some_and(|p| p.time <= oldest) {
                             w.buf.pop_front();
                         }
                         w.next_emit = t;
@@ -185,7 +187,7 @@ impl NodeImpl for Window {
                     if p.time >= w.next_emit {
                         let tmax = w.next_emit;
                         let oldest = tmax - period;
-                        while w.buf.front().is_some_and(|p| p.0.time < oldest) {
+                        while w.buf.front().is_some_and(|p| p.time < oldest) {
                             w.buf.pop_front();
                         }
                         let mut next = p.time + every;
@@ -197,50 +199,47 @@ impl NodeImpl for Window {
                         // them out instead of copying.
                         let keep_from = next - period;
                         let mut pts = Vec::with_capacity(w.buf.len());
-                        while w.buf.front().is_some_and(|p| p.0.time < keep_from) {
+                        while w.buf.front().is_some_and(|p| p.time < keep_from) {
                             pts.push(w.buf.pop_front().expect("front exists"));
                         }
                         pts.extend(w.buf.iter().cloned());
                         out = Some((tmax, pts));
                     }
-                    w.buf.push_back((p, nulls));
+                    w.buf.push_back(p);
                     out
                 }
             }
             Kind::Count { period, every } => {
-                w.buf.push_back((p, nulls));
+                w.buf.push_back(p);
                 if w.buf.len() > period {
                     w.buf.pop_front();
                 }
                 w.count += 1;
                 if w.count == w.next_count {
                     w.next_count += every;
-                    let pts: Vec<(Point, Nulls)> = w.buf.iter().cloned().collect();
-                    let tmax = pts.last().map(|p| p.0.time).unwrap_or_default();
+                    let pts: Vec<HeldPoint> = w.buf.iter().cloned().collect();
+                    let tmax = pts.last().map(|p| p.time).unwrap_or_default();
                     Some((tmax, pts))
                 } else {
                     None
                 }
             }
         };
-        if let Some((tmax, entries)) = out {
-            let entries: Vec<(Point, Nulls)> = entries;
-            let any_nulls = entries.iter().any(|e| !e.1.is_empty());
-            let (points, nulls): (Vec<Point>, Vec<Nulls>) = if any_nulls {
-                entries.into_iter().unzip()
-            } else {
-                (entries.into_iter().map(|e| e.0).collect(), Vec::new())
-            };
-            cx.emit(Msg::Batch(BatchMsg {
-                b: Batch {
+        if let Some((tmax, held)) = out {
+            let held: Vec<HeldPoint> = held;
+            let mut bm = BatchMsg::new(
+                Batch {
                     name: w.name.clone(),
                     tags: group.tags().clone(),
                     time: tmax,
-                    points,
+                    points: Vec::new(),
                 },
                 group,
-                nulls,
-            }));
+            );
+            if !held.is_empty() {
+                bm.held = Some(Box::new(held));
+            }
+            cx.emit(Msg::Batch(bm));
         }
     }
 
