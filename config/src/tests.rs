@@ -754,3 +754,30 @@ fn config_path_search_order() {
     let etc = Path::new("/etc/kapacitor/kapacitor.conf");
     assert_eq!(found, etc.is_file().then(|| etc.to_path_buf()));
 }
+
+#[test]
+fn task_memory_limit_is_a_size() {
+    assert_eq!(
+        Config::default().task.memory_limit,
+        ByteSize(2 << 30),
+        "2GiB by default"
+    );
+    let with = |v: &str| {
+        Config::from_toml(&format!("[task]\nmemory-limit = \"{v}\"\n"))
+            .map(|c| c.task.memory_limit.0)
+    };
+    assert_eq!(with("0").ok(), Some(0));
+    assert_eq!(with("1048576").ok(), Some(1 << 20));
+    assert_eq!(with("64MiB").ok(), Some(64 << 20));
+    assert_eq!(with("64m").ok(), Some(64 << 20));
+    assert_eq!(with("3g").ok(), Some(3 << 30));
+    assert_eq!(with("1TiB").ok(), Some(1 << 40));
+    for bad in ["lots", "-1", "2 PiB", "99999999999999999999"] {
+        let e = with(bad).unwrap_err().to_string();
+        assert!(e.contains("memory-limit"), "{bad}: {e}");
+    }
+    let c = Config::default()
+        .apply_env(&env(&[("KAPACITOR_TASK_MEMORY_LIMIT", "256MiB")]))
+        .unwrap();
+    assert_eq!(c.task.memory_limit, ByteSize(256 << 20));
+}

@@ -146,7 +146,9 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::Heartbeat,
+            msg: Message::TaskFailed {
+                error: String::new(),
+            },
         })
         .unwrap();
         assert_eq!(

@@ -169,7 +169,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 72;
+pub const MESSAGE_VARIANTS: u32 = 73;
 
 /// Every message of every connection.
 ///
@@ -501,6 +501,12 @@ pub enum Message {
     /// worker answers `Pong` from its engine thread (ahead of queued data), so a worker whose
     /// engine is stuck, or a stopped process, does not answer.
     Heartbeat,
+    /// Worker → supervisor: the running task had to stop (it passed its memory budget). Like
+    /// `TaskStartFailed`: the worker exits after the reply, the supervisor marks the task
+    /// failed with `error` and does not restart it until it is enabled again.
+    TaskFailed {
+        error: String,
+    },
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -651,6 +657,7 @@ impl Message {
             Message::SideloadReload => "SideloadReload",
             Message::StoreFailed { .. } => "StoreFailed",
             Message::Heartbeat => "Heartbeat",
+            Message::TaskFailed { .. } => "TaskFailed",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",

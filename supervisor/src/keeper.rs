@@ -250,7 +250,7 @@ async fn keeper_loop(
                 return;
             }
             Outcome::StartFailed { error, last_exit } => {
-                error!(role = %role, %error, "task cannot start; not restarting it");
+                error!(role = %role, %error, "task failed; not restarting it until it is enabled again");
                 ctx.table
                     .set_exited(&role, ProcState::Failed, Some(last_exit));
                 ctx.table.update(&role, |r| r.error = Some(error));
@@ -548,7 +548,8 @@ fn forward_to_service(ctx: &Arc<SupCtx>, inc: Incoming) {
     });
 }
 
-/// Answers one message from a child. Returns the error of a task that cannot start.
+/// Answers one message from a child. Returns the error of a task that cannot start or had to
+/// stop (`TaskStartFailed`, `TaskFailed`).
 async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> {
     let reply = match &inc.msg {
         Message::ProcessTreeRequest => Some(Message::ProcessTree(ctx.process_tree())),
@@ -576,7 +577,7 @@ async fn serve(role: &Role, ctx: &Arc<SupCtx>, inc: Incoming) -> Option<String> 
             }
             None
         }
-        Message::TaskStartFailed { error } => {
+        Message::TaskStartFailed { error } | Message::TaskFailed { error } => {
             if inc.is_request() {
                 let _ = inc.reply(Message::Shutdown).await;
             }

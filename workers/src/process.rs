@@ -8,6 +8,7 @@
 
 use crate::process_apid;
 use crate::process_engine::Engine;
+use crate::process_memory::MemoryBudget;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_config::Config;
 use kapacitor_ipc::{
@@ -19,6 +20,8 @@ use tracing::{debug, error, info};
 
 /// Exit code of a worker whose task cannot be built.
 pub const EXIT_TASK_INVALID: i32 = 3;
+/// Exit code of a worker whose task passed its memory budget (`[task] memory-limit`).
+pub const EXIT_MEMORY_BUDGET: i32 = 4;
 const TICK: Duration = Duration::from_secs(1);
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,6 +102,9 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         error!(error = %e, "[[influxdb]] configuration unusable");
         kapacitor_influxdb::Clusters::default()
     });
+    // Validated by the supervisor at startup; a bad value here would be a bug.
+    let memory_limit = cfg.task.memory_limit.0;
+    let memory = MemoryBudget::new(task_id, memory_limit);
     let ctx = WorkerContext {
         task_id: task_id.to_string(),
         hostname: cfg.hostname.clone(),
@@ -108,6 +114,7 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
         influxdb: influxdb.clone(),
         http_post_endpoints: crate::engine::HttpPostEndpoint::from_config(&cfg.httppost),
         runtime: Some(tokio::runtime::Handle::current()),
+        memory: memory.clone(),
     };
     let engine = match Engine::start(spec.clone(), ctx, factory) {
         Ok(e) => e,
@@ -193,7 +200,7 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
     });
 
     let heartbeat_engine = engine.handle();
-    let stopped = serve_until_stopped_with(&mut inbox, &mut term, |inc| match inc.msg {
+    let serve = serve_until_stopped_with(&mut inbox, &mut term, |inc| match inc.msg {
         Message::Heartbeat => {
             let engine = heartbeat_engine.clone();
             tokio::spawn(async move {
@@ -208,8 +215,19 @@ async fn serve(task_id: &str, factory: RunnerFactory) -> i32 {
             });
         }
         ref other => debug!(msg = other.name(), "ignored message"),
-    })
-    .await;
+    });
+    let stopped = tokio::select! {
+        reason = serve => reason,
+        e = memory.exceeded() => {
+            // Marked failed, not restarted; exiting is what frees the memory, so nothing is
+            // flushed or waited for.
+            let error = e.to_string();
+            let _ = supervisor
+                .request_timeout(Message::TaskFailed { error }, Duration::from_secs(2))
+                .await;
+            return EXIT_MEMORY_BUDGET;
+        }
+    };
     drop(heartbeat_engine);
     match stopped {
         StopReason::LinkClosed => info!("supervisor link closed; flushing and exiting"),

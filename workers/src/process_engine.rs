@@ -194,6 +194,7 @@ impl Engine {
                         return;
                     }
                 };
+                let mut memory = ctx.memory.checker();
                 let body = std::panic::AssertUnwindSafe(|| {
                     let mut decoder = kapacitor_models::PointDecoder::new();
                     let mut queues = Queues::new(control_rx, rx);
@@ -232,6 +233,11 @@ impl Engine {
                             Cmd::Heartbeat { reply } => {
                                 let _ = reply.send(());
                             }
+                        }
+                        // Over budget: stop here, no flush; the shell reports it and exits.
+                        if let Err(e) = memory.check() {
+                            error!(error = %e, "stopping the task");
+                            return;
                         }
                     }
                     runner.flush();

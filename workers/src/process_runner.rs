@@ -26,6 +26,8 @@ pub struct WorkerContext {
     /// The process's tokio runtime: influxDBOut writers run on it while the runner lives on
     /// the engine thread. `None` in tests without one (then the current runtime, if any).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// `[task] memory-limit`, checked by the engine thread (none by default).
+    pub memory: crate::process_memory::MemoryBudget,
 }
 
 /// A running task, driven by the worker shell.

@@ -103,10 +103,19 @@ fn point(i: usize, series: usize, values: &Values) -> Point {
 /// Live heap bytes per point after `POINTS` points went into `window().period(1h)`, which
 /// holds them all: asked for (the figure the bound is on) and set aside by the allocator.
 fn bytes_per_held_point(script: &str, series: usize, values: Values) -> (f64, f64) {
+    bytes_per_held_point_of(POINTS, script, series, values)
+}
+
+fn bytes_per_held_point_of(
+    points: usize,
+    script: &str,
+    series: usize,
+    values: Values,
+) -> (f64, f64) {
     let pipeline = tickscript::compile(script, &tickscript::Vars::new()).expect("script compiles");
     let mut task = Task::new("t", &pipeline, TaskContext::default()).expect("task builds");
     let before = live();
-    for i in 0..POINTS {
+    for i in 0..points {
         task.push_point("db", "rp", point(i, series, &values));
     }
     let after = live();
@@ -117,10 +126,10 @@ fn bytes_per_held_point(script: &str, series: usize, values: Values) -> (f64, f6
         .iter()
         .find(|n| n.name.starts_with("window"))
         .expect("a window node");
-    assert_eq!(window.collected, POINTS as i64);
+    assert_eq!(window.collected, points as i64);
     assert_eq!(window.emitted, 0);
     drop(task);
-    let per_point = |b: i64| b as f64 / POINTS as f64;
+    let per_point = |b: i64| b as f64 / points as f64;
     (per_point(after.0 - before.0), per_point(after.1 - before.1))
 }
 
@@ -165,4 +174,10 @@ fn many_series_and_string_fields_stay_compact() {
         "window(1h), 10 series, 2 string fields (~10 bytes each): {b:.1} bytes per held point ({got:.1} with allocator overhead)"
     );
     soft_assert(b <= 250.0, b);
+    // A cardinality bomb: every point a new series and a new group (no bound asserted: the
+    // group's own state is most of it; the task's memory budget is what limits it).
+    let (b, got) = bytes_per_held_point_of(200_000, WINDOW_BY_HOST, 200_000, Values::Floats);
+    println!(
+        "groupBy(host)|window(1h), every point a new group: {b:.1} bytes per held point ({got:.1} with allocator overhead)"
+    );
 }

@@ -1,6 +1,6 @@
 //! Sections that configure kapacitord itself: HTTP, logging, storage paths, stats, UDFs, inputs.
 
-use crate::GoDuration;
+use crate::{ByteSize, GoDuration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -153,6 +153,10 @@ pub struct TaskConfig {
     /// loop, blocked, or the process stopped) is reported `not responding` and restarted.
     /// 0 disables the watchdog.
     pub watchdog_timeout: GoDuration,
+    /// Ours: the most resident memory one task's worker may use (`"2GiB"`, `"512MiB"`, bytes;
+    /// `0`: no limit). A task past it is stopped with an error instead of growing until
+    /// the kernel kills a process.
+    pub memory_limit: ByteSize,
 }
 
 impl Default for TaskConfig {
@@ -161,6 +165,7 @@ impl Default for TaskConfig {
             dir: PathBuf::from("/var/lib/kapacitor/tasks"),
             snapshot_interval: GoDuration::from_secs(60),
             watchdog_timeout: GoDuration::from_secs(5),
+            memory_limit: ByteSize(2 << 30),
         }
     }
 }
