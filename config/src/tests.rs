@@ -90,6 +90,11 @@ fn printed_config_uses_kapacitor_spelling_and_order() {
         "data_dir = \"/var/lib/kapacitor\"",
         "[http]\nbind-address = \":9092\"",
         "shutdown-timeout = \"10s\"",
+        "read-header-timeout = \"10s\"",
+        "idle-timeout = \"2m0s\"",
+        "max-connections = 0",
+        "max-body-size = 67108864",
+        "max-concurrent-write-bytes = 268435456",
         "[[influxdb]]",
         "subscription-mode = \"cluster\"",
         "recovery_url = ",
@@ -301,6 +306,10 @@ fn bad_values_name_the_key() {
         e.contains("subscription-mode must be \"cluster\" or \"server\""),
         "{e}"
     );
+    let e = err("[http]\nmax-body-size = -1\n");
+    assert!(e.contains("max-body-size"), "{e}");
+    let e = err("[http]\nmax-connections = \"many\"\n");
+    assert!(e.contains("max-connections"), "{e}");
     let e = err("[http]\nlog-enabled = \"yes\"\n");
     assert!(e.contains("log-enabled"), "{e}");
     let e = err("[smtp]\nport = 70000\n");
@@ -330,6 +339,22 @@ fn validation_errors_name_the_key() {
         "invalid [alert] topic-buffer-length: must be at least 1000",
     );
     check("data_dir = \"\"\n", "data_dir");
+    check(
+        "[http]\nread-header-timeout = \"0s\"\n",
+        "invalid [http] read-header-timeout: must be greater than 0",
+    );
+    check(
+        "[http]\nidle-timeout = \"0s\"\n",
+        "invalid [http] idle-timeout",
+    );
+    check(
+        "[http]\nmax-body-size = 0\n",
+        "invalid [http] max-body-size",
+    );
+    check(
+        "[http]\nmax-body-size = 1000\nmax-concurrent-write-bytes = 999\n",
+        "invalid [http] max-concurrent-write-bytes: must be at least max-body-size (1000), got 999",
+    );
     check(
         "[cluster]\nroles = [\"worker\", \"api\"]\n",
         "[cluster] roles",

@@ -44,6 +44,31 @@ fn required_when_enabled(enabled: bool, section: &str, key: &str, value: &str) -
     Ok(())
 }
 
+/// The `[http]` keys that bound connections and write memory.
+fn validate_http_limits(c: &Config) -> Result {
+    let h = &c.http;
+    positive("[http]", "read-header-timeout", h.read_header_timeout)?;
+    positive("[http]", "idle-timeout", h.idle_timeout)?;
+    if h.max_body_size == 0 {
+        return Err(invalid(
+            "[http]",
+            "max-body-size",
+            "must be greater than 0 (a number of bytes; there is no unlimited size)",
+        ));
+    }
+    if h.max_concurrent_write_bytes < h.max_body_size {
+        return Err(invalid(
+            "[http]",
+            "max-concurrent-write-bytes",
+            format!(
+                "must be at least max-body-size ({}), got {}",
+                h.max_body_size, h.max_concurrent_write_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(c: &Config) -> Result {
     if c.hostname.is_empty() {
         return Err(invalid("top-level", "hostname", "must not be empty"));
@@ -60,6 +85,8 @@ pub(crate) fn validate(c: &Config) -> Result {
             "must be set when https-enabled",
         ));
     }
+
+    validate_http_limits(c)?;
 
     let level = c.logging.level.to_ascii_uppercase();
     if !["DEBUG", "INFO", "ERROR"].contains(&level.as_str()) {

@@ -18,7 +18,24 @@ pub struct HttpConfig {
     pub https_private_key: String,
     pub shutdown_timeout: GoDuration,
     pub shared_secret: String,
+    /// How long a client may take to send a request's headers, from its connection (or the
+    /// first byte of a later request on it); the connection is closed after that.
+    pub read_header_timeout: GoDuration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: GoDuration,
+    /// Open HTTP connections at most; 0 picks a limit below the process's file descriptor
+    /// limit (apid logs the effective value at start).
+    pub max_connections: u64,
+    /// Largest `/write` body in bytes, compressed or not (413 beyond it).
+    pub max_body_size: u64,
+    /// Bytes of `/write` bodies held at once across all requests (503 beyond it).
+    pub max_concurrent_write_bytes: u64,
 }
+
+/// `[http] max-body-size` default: 64 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 64 * 1024 * 1024;
+/// `[http] max-concurrent-write-bytes` default: 256 MiB.
+pub const DEFAULT_MAX_CONCURRENT_WRITE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -33,6 +50,11 @@ impl Default for HttpConfig {
             https_private_key: String::new(),
             shutdown_timeout: GoDuration::from_secs(10),
             shared_secret: String::new(),
+            read_header_timeout: GoDuration::from_secs(10),
+            idle_timeout: GoDuration::from_secs(120),
+            max_connections: 0,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_concurrent_write_bytes: DEFAULT_MAX_CONCURRENT_WRITE_BYTES,
         }
     }
 }
