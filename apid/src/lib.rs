@@ -16,6 +16,7 @@ pub mod cluster_alert;
 pub mod config_api;
 pub mod data_socket;
 pub mod http;
+pub mod http_server;
 pub mod ingest;
 pub mod json_patch;
 pub mod load_items;
@@ -86,6 +87,13 @@ async fn serve() -> i32 {
             return 1;
         }
     };
+    let limits = match http_server::Limits::from_config(&cfg.http) {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, "cannot serve HTTP");
+            return 1;
+        }
+    };
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -136,12 +144,22 @@ async fn serve() -> i32 {
     // The [load] directory's files are defined through the API itself.
     let load_app = app.clone();
     let http_stop = cancel.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await
-    });
-    info!(addr = %addr, "listening for HTTP requests");
+    let server = tokio::spawn(http_server::serve(
+        listener,
+        http_server::PlainTcp,
+        app,
+        limits,
+        http_stop,
+    ));
+    info!(
+        addr = %addr,
+        max_connections = limits.connections.max,
+        automatic = limits.connections.automatic,
+        nofile = limits.connections.nofile,
+        read_header_timeout = %cfg.http.read_header_timeout,
+        idle_timeout = %cfg.http.idle_timeout,
+        "listening for HTTP requests"
+    );
     let _ = supervisor.send(Message::Ready).await;
 
     match load_items::serve_supervisor_link(&mut inbox, &mut term, load_app).await {
@@ -152,8 +170,7 @@ async fn serve() -> i32 {
     cancel.cancel();
     let grace = cfg.http.shutdown_timeout.as_duration();
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
         Err(_) => warn!("HTTP requests still running after the shutdown timeout"),
     }

@@ -806,3 +806,26 @@ fn task_memory_limit_is_a_size() {
         .unwrap();
     assert_eq!(c.task.memory_limit, ByteSize(256 << 20));
 }
+
+#[test]
+fn connection_limit_follows_the_descriptor_limit() {
+    let mut h = crate::HttpConfig::default();
+    let l = h.connection_limit(512).unwrap();
+    assert_eq!((l.max, l.reserve, l.automatic), (320, 192, true));
+    assert_eq!(h.connection_limit(1024).unwrap().max, 768);
+    assert_eq!(h.connection_limit(65536).unwrap().max, 10_000);
+    assert_eq!(h.connection_limit(u64::MAX).unwrap().max, 10_000);
+    assert_eq!(h.connection_limit(100).unwrap().max, 25);
+    h.max_connections = 300;
+    assert_eq!(h.connection_limit(512).unwrap().max, 300);
+    h.max_connections = 20_000;
+    assert_eq!(h.connection_limit(1 << 20).unwrap().max, 20_000);
+    h.max_connections = 321;
+    let e = h.connection_limit(512).unwrap_err().to_string();
+    assert!(
+        e.contains("[http] max-connections")
+            && e.contains("RLIMIT_NOFILE 512")
+            && e.contains("at most 320"),
+        "{e}"
+    );
+}

@@ -57,6 +57,20 @@ pub fn print_config(args: ConfigArgs) -> i32 {
     }
 }
 
+/// The process's `RLIMIT_NOFILE` soft limit (children inherit it).
+fn nofile_soft_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    }
+}
+
 pub fn run(args: RunArgs) -> i32 {
     let path = args.config.clone().or_else(|| {
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -74,6 +88,11 @@ pub fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
+    // apid applies the same check; failing here names the key before anything starts.
+    if let Err(e) = cfg.http.connection_limit(nofile_soft_limit()) {
+        eprintln!("run: configuration: {e}");
+        return 1;
+    }
     let log = LogSettings {
         file: cfg.logging.file.clone(),
         level: cfg.logging.level.clone(),

@@ -283,6 +283,8 @@ pub struct DaemonOpts {
     pub config_via_env: bool,
     /// HTTP port of the first attempt (default: a free port).
     pub http_port: Option<u16>,
+    /// `RLIMIT_NOFILE` (soft and hard) of the daemon and so of all its processes.
+    pub nofile: Option<u64>,
 }
 
 impl DaemonOpts {
@@ -412,6 +414,9 @@ impl Daemon {
             cmd.env(k, v);
         }
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        if let Some(n) = opts.nofile {
+            set_nofile_on_exec(&mut cmd, n);
+        }
         let child = cmd.spawn().expect("spawning kapacitord");
         Daemon {
             child: Some(child),
@@ -651,6 +656,23 @@ impl Drop for Daemon {
         if std::thread::panicking() {
             eprintln!("{}", self.diagnostics());
         }
+    }
+}
+
+/// Gives the process `cmd` starts an `RLIMIT_NOFILE` of `n` (soft and hard).
+pub fn set_nofile_on_exec(cmd: &mut Command, n: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    // SAFETY: setrlimit is async-signal-safe and only reads the struct copied into the closure.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

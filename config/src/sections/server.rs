@@ -59,6 +59,59 @@ impl Default for HttpConfig {
     }
 }
 
+/// Automatic `[http] max-connections` never exceeds this: an idle connection costs apid
+/// about 12 KiB (its read buffer and task), so 10,000 of them stay near 120 MiB.
+pub const AUTO_MAX_CONNECTIONS_CEILING: u64 = 10_000;
+
+/// The HTTP connection limit apid applies, and how it was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimit {
+    pub max: u64,
+    /// The process's `RLIMIT_NOFILE` soft limit it was derived from.
+    pub nofile: u64,
+    /// Descriptors kept for everything else apid opens: worker sockets, the supervisor and
+    /// gossipd links, files, alert and InfluxDB connections, exec handler pipes.
+    pub reserve: u64,
+    /// Whether `max-connections` was 0 (derived) rather than set.
+    pub automatic: bool,
+}
+
+impl HttpConfig {
+    /// `[http] max-connections` resolved against the process's file descriptor limit
+    /// (`RLIMIT_NOFILE` soft limit): 0 means the limit minus a reserve (128 + 1/8 of it),
+    /// at most [`AUTO_MAX_CONNECTIONS_CEILING`]; a set value that does not fit below the
+    /// limit is an error naming the key, so a connection flood can never take the
+    /// descriptors apid needs for its workers.
+    pub fn connection_limit(&self, nofile: u64) -> Result<ConnectionLimit, crate::ConfigError> {
+        let reserve = 128 + nofile / 8;
+        let room = if nofile > reserve {
+            nofile - reserve
+        } else {
+            (nofile / 4).max(1)
+        };
+        let automatic = self.max_connections == 0;
+        let max = if automatic {
+            room.min(AUTO_MAX_CONNECTIONS_CEILING)
+        } else if self.max_connections <= room {
+            self.max_connections
+        } else {
+            return Err(crate::ConfigError(format!(
+                "invalid [http] max-connections: {} does not fit the process's file descriptor \
+                 limit (RLIMIT_NOFILE {nofile}, of which {reserve} are kept for workers, files \
+                 and outbound connections, leaving {room}): raise the limit (ulimit -n, \
+                 LimitNOFILE) or set max-connections to at most {room}, or 0 for automatic",
+                self.max_connections
+            )));
+        };
+        Ok(ConnectionLimit {
+            max,
+            nofile,
+            reserve,
+            automatic,
+        })
+    }
+}
+
 /// TLS settings for the HTTPS API; empty values mean the TLS library's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
