@@ -32,6 +32,10 @@ pub struct AppState {
     /// `default-retention-policy`: the rp of a write that names none.
     pub default_rp: String,
     pub ingress: Ingress,
+    /// `[http] max-body-size` for `/write`.
+    pub write_limits: crate::write_body::WriteLimits,
+    /// `[http] max-concurrent-write-bytes`, shared by every `/write`.
+    pub write_budget: crate::write_budget::WriteBudget,
     /// The alert service and its store client.
     pub alerts: crate::alert_host::AlertHost,
 }
@@ -62,8 +66,13 @@ async fn sideload_reload(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Largest body of every route but `/write` (task and template definitions, handler specs,
+/// config updates, recordings and replays): what axum's body extractors read at most.
+pub const API_MAX_BODY: usize = 2 * 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
-    let write = post(ingest::write).layer(DefaultBodyLimit::max(ingest::MAX_BODY));
+    // `/write` reads its body itself, within `[http] max-body-size` and the write budget.
+    let write = post(ingest::write);
     let api = Router::new()
         .route("/ping", get(ping).head(ping))
         .merge(crate::cluster::routes())
@@ -101,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .nest(PREVIEW, api)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(DefaultBodyLimit::max(API_MAX_BODY))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             common_headers,

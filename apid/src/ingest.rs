@@ -5,25 +5,28 @@
 //! `default-retention-policy`, `precision` n/u/ms/s/m/h, gzip bodies, points without a
 //! timestamp get the time of the request, 204 on success, plain-text error bodies.
 //!
+//! Memory: the body is read within `[http] max-body-size` (413 beyond) and the shared
+//! `[http] max-concurrent-write-bytes` budget (503 with `Retry-After` when it stays full,
+//! see [`crate::write_budget`]), then parsed and routed [`LINES_PER_CHUNK`] lines at a time
+//! with [`crate::Registry::route_write`], so apid holds the text, one chunk of parsed points
+//! and the frames the workers have not taken yet.
+//!
 //! Partial writes follow InfluxDB 1.x and Kapacitor: the lines that parse are written, and
 //! the answer is 400 `partial write:\n` followed by one `unable to parse` line per refused
 //! line. Each refused line also names its line number (`(line 3)`), which Kapacitor does
 //! not do. A body with no good line writes nothing and answers 400 with the errors alone.
 
 use crate::http::{AppState, JSON};
-use axum::body::Bytes;
+use crate::write_body::{BodyError, read_text};
+use crate::write_budget::BudgetError;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use kapacitor_models::Precision;
-use kapacitor_models::line_protocol::{ParseError, lines};
-use std::borrow::Cow;
+use kapacitor_models::line_protocol::{ParseError, PointRef, lines};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::sync::{Arc, Mutex};
-
-/// Largest body accepted, compressed or not (the gzip stream is cut at this size too).
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// (db, rp, measurement)
 pub type IngressKey = (String, String, String);
@@ -68,35 +71,15 @@ fn describe(errors: &[ParseError]) -> String {
         .join("\n")
 }
 
-/// The body as text: borrowed unless it was gzipped.
-fn read_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> Result<Cow<'b, str>, String> {
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    if !gzip {
-        return std::str::from_utf8(body)
-            .map(Cow::Borrowed)
-            .map_err(|e| format!("body is not UTF-8: {e}"));
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&body[..])
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("gzip: {e}"))?;
-    if out.len() > MAX_BODY {
-        return Err(format!("body larger than {MAX_BODY} bytes after gzip"));
-    }
-    String::from_utf8(out)
-        .map(Cow::Owned)
-        .map_err(|e| format!("body is not UTF-8: {e}"))
-}
+/// Lines parsed and routed at a time: the body is never held as parsed points, only this
+/// many (one frame's worth; each [`kapacitor_models::PointRef`] costs ~300 bytes).
+pub const LINES_PER_CHUNK: usize = crate::registry::POINTS_PER_FRAME;
 
 pub async fn write(
     State(state): State<AppState>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let q = crate::api_json::parse_query(uri.query());
     let get = |k: &str| crate::api_json::param(&q, k).unwrap_or("");
@@ -112,31 +95,51 @@ pub async fn write(
         Ok(p) => p,
         Err(e) => return text_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let text = match read_body(&headers, &body) {
-        Ok(t) => t,
-        Err(e) => return text_error(StatusCode::BAD_REQUEST, &e),
-    };
+    let (text, reservation) =
+        match read_text(&headers, body, state.write_limits, &state.write_budget).await {
+            Ok(t) => t,
+            Err(e) => return body_error(e),
+        };
+    let resp = parse_and_route(&state, db, rp, &text, precision).await;
+    // The text first: the reservation's drop may give the memory of a burst back to the OS.
+    drop(text);
+    drop(reservation);
+    resp
+}
+
+/// Parses and routes in chunks, in order: which lines are written, and the answer, are the
+/// same as for the body parsed whole. Points stay borrowed from the body (`PointRef`): the
+/// registry encodes them for the workers directly, so no owned `Point` is built here.
+async fn parse_and_route(
+    state: &AppState,
+    db: &str,
+    rp: &str,
+    text: &str,
+    precision: Precision,
+) -> Response {
     let now = crate::api_json::now_ns();
-    // Points stay borrowed from the body (`PointRef`): the registry encodes them for the
-    // workers directly, so no owned `Point` is built on this path.
-    let mut points = Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
+    let mut points = Vec::with_capacity(LINES_PER_CHUNK.min(line_count_hint(text)));
     let mut errors = Vec::new();
-    for r in lines(&text, precision, now) {
+    let mut any_written = false;
+    for r in lines(text, precision, now) {
         match r {
             Ok(p) => points.push(p),
             Err(e) => errors.push(e),
         }
-    }
-    if points.is_empty() && !errors.is_empty() {
-        return text_error(StatusCode::BAD_REQUEST, &describe(&errors));
+        if points.len() == LINES_PER_CHUNK {
+            route_chunk(state, db, rp, &mut points);
+            any_written = true;
+            // Let other requests (the control plane) in between chunks of a large body.
+            tokio::task::yield_now().await;
+        }
     }
     if !points.is_empty() {
-        let mut by_measurement: BTreeMap<&str, u64> = BTreeMap::new();
-        for p in &points {
-            *by_measurement.entry(p.name.as_ref()).or_default() += 1;
-        }
-        state.ingress.add(db, rp, by_measurement);
-        state.registry.route_write(db, rp, &points);
+        route_chunk(state, db, rp, &mut points);
+        any_written = true;
+    }
+    drop(points);
+    if !any_written && !errors.is_empty() {
+        return text_error(StatusCode::BAD_REQUEST, &describe(&errors));
     }
     if !errors.is_empty() {
         return text_error(
@@ -145,4 +148,42 @@ pub async fn write(
         );
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// An upper bound of the lines in `text`.
+fn line_count_hint(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Counts and routes one chunk of points, leaving `points` empty for the next.
+fn route_chunk(state: &AppState, db: &str, rp: &str, points: &mut Vec<PointRef<'_>>) {
+    let mut by_measurement: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in points.iter() {
+        *by_measurement.entry(p.name.as_ref()).or_default() += 1;
+    }
+    state.ingress.add(db, rp, by_measurement);
+    state.registry.route_write(db, rp, points);
+    points.clear();
+}
+
+/// 413 for a body over `max-body-size`, 503 with `Retry-After` when the write budget is
+/// full, both with Kapacitor's JSON error body; other body errors as before (400, text).
+fn body_error(e: BodyError) -> Response {
+    match &e {
+        BodyError::TooLarge { .. }
+        | BodyError::TooLargeDecoded { .. }
+        | BodyError::Budget(BudgetError::NeverFits { .. }) => {
+            crate::http::error_response(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+        }
+        BodyError::Budget(BudgetError::Busy { .. }) => {
+            let mut resp =
+                crate::http::error_response(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
+        BodyError::Read(_) | BodyError::Gzip(_) | BodyError::NotUtf8(_) => {
+            text_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod json_patch;
 pub mod load_items;
 pub mod logs;
+pub mod mem_release;
 pub mod recordings;
 pub mod registry;
 pub mod replay_feed;
@@ -29,6 +30,8 @@ pub mod replays;
 pub mod subscriptions;
 pub mod tasks;
 pub mod templates;
+pub mod write_body;
+pub mod write_budget;
 
 use kapacitor_config::Config;
 use kapacitor_ipc::{ChildLink, Message, Role, StopReason, start_child};
@@ -139,6 +142,10 @@ async fn serve() -> i32 {
         log_enabled: cfg.http.log_enabled,
         default_rp: cfg.default_retention_policy.clone(),
         ingress: ingest::Ingress::default(),
+        write_limits: write_body::WriteLimits {
+            max_body: usize::try_from(cfg.http.max_body_size).unwrap_or(usize::MAX),
+        },
+        write_budget: write_budget::WriteBudget::new(cfg.http.max_concurrent_write_bytes),
         alerts: alerts.clone(),
     });
     // The [load] directory's files are defined through the API itself.
