@@ -1,13 +1,65 @@
 //! `exec`: runs a program with the alert JSON on stdin, in its own process group, killed
 //! with its group after a timeout and when this process dies (PDEATHSIG).
+//!
+//! Like Kapacitor, stdout and stderr go to one buffer that is shown when the program fails;
+//! unlike Kapacitor, only its first [`OUTPUT_PREFIX`] bytes are kept and the rest is read and
+//! counted without being held, so a program that prints gigabytes costs this process nothing
+//! (Kapacitor buffered it all and logged it in one line).
 
 use super::{DeliveryError, Shared};
 use crate::event::Event;
 use crate::options::ExecOptions;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
+
+/// Bytes of a program's output (stdout and stderr together) kept for its error message.
+pub(crate) const OUTPUT_PREFIX: usize = 4096;
+
+/// The start of a program's output and how long all of it was.
+#[derive(Default)]
+struct Output {
+    kept: Vec<u8>,
+    total: u64,
+}
+
+impl Output {
+    fn push(&mut self, chunk: &[u8]) {
+        let room = OUTPUT_PREFIX - self.kept.len();
+        self.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.total += chunk.len() as u64;
+    }
+
+    /// The kept text (invalid UTF-8 replaced), with a marker when output was cut.
+    fn render(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.kept).trim_end().to_string();
+        let cut = self.total - self.kept.len() as u64;
+        if cut > 0 {
+            text.push_str(&format!(
+                " [... {cut} more bytes of output not shown, {} in all]",
+                self.total
+            ));
+        }
+        text
+    }
+}
+
+/// Reads `stream` to its end into `out`'s bounded prefix.
+async fn drain(stream: Option<impl AsyncRead + Unpin>, out: &Mutex<Output>) {
+    let Some(mut s) = stream else { return };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(&buf[..n]),
+        }
+    }
+}
 
 pub(crate) struct ExecAction {
     prog: String,
@@ -49,38 +101,31 @@ impl ExecAction {
         })?;
         let pid = child.id();
         let input = ev.alert_json();
-        let mut stdin = child.stdin.take();
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
         let run = async {
-            if let Some(mut s) = stdin.take() {
-                // A program that ignores its stdin may close it early: not an error.
-                let _ = s.write_all(input.as_bytes()).await;
-            }
-            let mut out = Vec::new();
-            let mut err = Vec::new();
-            let (_, _, status) = tokio::join!(
+            let out = Mutex::new(Output::default());
+            // Everything at once: a program may write before it reads its stdin.
+            let (_, _, _, status) = tokio::join!(
                 async {
-                    if let Some(s) = stdout.as_mut() {
-                        let _ = s.read_to_end(&mut out).await;
+                    if let Some(mut s) = stdin {
+                        // A program that ignores its stdin may close it early: not an error.
+                        let _ = s.write_all(input.as_bytes()).await;
                     }
                 },
-                async {
-                    if let Some(s) = stderr.as_mut() {
-                        let _ = s.read_to_end(&mut err).await;
-                    }
-                },
+                drain(stdout, &out),
+                drain(stderr, &out),
                 child.wait()
             );
-            out.extend_from_slice(&err);
-            (status, out)
+            (status, out.into_inner().unwrap_or_else(|p| p.into_inner()))
         };
         let limit = self.timeout.unwrap_or(sh.exec_timeout);
         match tokio::time::timeout(limit, run).await {
             Ok((Ok(status), _)) if status.success() => Ok(()),
             Ok((Ok(status), out)) => Err(DeliveryError::permanent(format!(
                 "exec command failed: {status}; output: {}",
-                String::from_utf8_lossy(&out).trim_end()
+                out.render()
             ))),
             Ok((Err(e), _)) => Err(DeliveryError::permanent(format!(
                 "exec command failed: {e}"
@@ -99,5 +144,31 @@ impl ExecAction {
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_a_prefix_and_counts_the_rest() {
+        let mut o = Output::default();
+        o.push(b"hello\0world\n");
+        assert_eq!(o.render(), "hello\0world");
+        for _ in 0..1000 {
+            o.push(&[b'x'; 1000]);
+        }
+        assert_eq!(o.kept.len(), OUTPUT_PREFIX);
+        let total = 12 + 1_000_000;
+        let shown = o.render();
+        assert!(
+            shown.ends_with(&format!(
+                " [... {} more bytes of output not shown, {total} in all]",
+                total - OUTPUT_PREFIX
+            )),
+            "{shown}"
+        );
+        assert!(shown.len() < OUTPUT_PREFIX + 100);
     }
 }
