@@ -7,6 +7,14 @@
 //! `.field(key, default)` / `.tag(key, default)` takes the value of the first file in that
 //! order that has the key, converted to the default's type (Kapacitor's `convertType`), or the
 //! default. A value that cannot be converted is logged and the default used.
+//!
+//! Reading a source never blocks and never takes unbounded memory: every entry is checked
+//! with `stat` before it is opened, and a FIFO, socket or device, or a values file larger than
+//! [`MAX_VALUES_FILE`], fails the task (or the reload) with an error naming the file. Files
+//! are opened with `O_NONBLOCK` and checked again on the open descriptor, so one replaced by a
+//! FIFO in between cannot block either; only `.json`/`.yml`/`.yaml` files are read at all
+//! (Kapacitor read every file and ignored the others' contents). Symlinked directories are
+//! followed once each (a loop is not walked forever).
 
 use super::NodeImpl;
 use crate::engine::msg::Msg;
@@ -15,7 +23,9 @@ use crate::engine::{Cx, EngineError};
 use gotmpl::{Map, Template};
 use kapacitor_models::{FieldValue, Point};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use tickscript::pipeline::Arg;
 
@@ -170,24 +180,41 @@ fn source_dir(source: &str) -> Result<PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
+/// Largest values file read: a file is parsed whole in memory (a parsed JSON or YAML map takes
+/// a few times its size), so a bigger one fails the task instead.
+pub const MAX_VALUES_FILE: u64 = 64 * 1024 * 1024;
+
 /// Every file under `dir`, by path relative to it: `.json` and `.yml`/`.yaml` parsed as a
 /// map, other files as empty maps (as Kapacitor).
 fn read_dir(dir: &Path) -> Result<Cache, String> {
     let mut cache = Cache::new();
     let mut stack = vec![dir.to_path_buf()];
+    let mut walked: HashSet<(u64, u64)> = HashSet::new();
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| {
+        let failed = |e: std::io::Error| {
             format!(
                 "failed to update sideload cache for source file {:?}: {e}",
                 dir.display().to_string()
             )
-        })?;
-        for entry in entries {
+        };
+        let meta = std::fs::metadata(&d).map_err(failed)?;
+        if !walked.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&d).map_err(failed)? {
             let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
+            // `stat` (following symlinks) never opens the file.
+            let meta = std::fs::metadata(&path).map_err(|e| {
+                format!(
+                    "failed to read values file {:?}: {e}",
+                    path.display().to_string()
+                )
+            })?;
+            if meta.is_dir() {
                 stack.push(path);
                 continue;
             }
+            check_values_file(&path, &meta)?;
             let rel = path
                 .strip_prefix(dir)
                 .map_err(|e| e.to_string())?
@@ -199,15 +226,68 @@ fn read_dir(dir: &Path) -> Result<Cache, String> {
     Ok(cache)
 }
 
+/// A regular file no larger than [`MAX_VALUES_FILE`], or an error naming it.
+fn check_values_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    let ft = meta.file_type();
+    let kind = if ft.is_file() {
+        None
+    } else if ft.is_fifo() {
+        Some("a FIFO")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else if ft.is_block_device() {
+        Some("a block device")
+    } else if ft.is_char_device() {
+        Some("a character device")
+    } else {
+        Some("not a regular file")
+    };
+    if let Some(kind) = kind {
+        return Err(format!(
+            "sideload source file {:?} is {kind}: only regular files can be read",
+            path.display().to_string()
+        ));
+    }
+    if meta.len() > MAX_VALUES_FILE {
+        return Err(format!(
+            "sideload source file {:?} is {} bytes, more than the {MAX_VALUES_FILE} bytes a \
+             values file may have",
+            path.display().to_string(),
+            meta.len()
+        ));
+    }
+    Ok(())
+}
+
 fn read_values(path: &Path) -> Result<HashMap<String, Value>, String> {
     let show = || path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("failed to read values file {:?}: {e}", show()))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "json" | "yml" | "yaml") {
+        return Ok(HashMap::new());
+    }
+    let read_failed = |e: std::io::Error| format!("failed to read values file {:?}: {e}", show());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_failed)?;
+    // Checked again on what was opened: the path may have been replaced since the stat.
+    check_values_file(path, &file.metadata().map_err(read_failed)?)?;
+    let mut text = String::new();
+    file.take(MAX_VALUES_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(read_failed)?;
+    if text.len() as u64 > MAX_VALUES_FILE {
+        return Err(format!(
+            "sideload source file {:?} grew past the {MAX_VALUES_FILE} bytes a values file may \
+             have while it was read",
+            show()
+        ));
+    }
     let values: HashMap<String, Value> = match ext {
         "json" => serde_json::from_str(&text)
             .map_err(|e| format!("failed to unmarshal json values {:?}: {e}", show()))?,
-        "yml" | "yaml" => {
+        _ => {
             let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
                 .map_err(|e| format!("failed to unmarshal yaml values {:?}: {e}", show()))?;
             serde_json::to_value(y)
@@ -215,7 +295,6 @@ fn read_values(path: &Path) -> Result<HashMap<String, Value>, String> {
                 .and_then(|v| serde_json::from_value(v).ok())
                 .ok_or_else(|| format!("failed to unmarshal yaml values {:?}: not a map", show()))?
         }
-        _ => HashMap::new(),
     };
     Ok(values)
 }
@@ -327,5 +406,44 @@ mod tests {
         assert!(c["README"].is_empty());
         std::fs::write(dir.path().join("bad.json"), "{").unwrap();
         assert!(read_dir(dir.path()).unwrap_err().contains("bad.json"));
+    }
+
+    #[test]
+    fn fifos_sockets_devices_and_huge_files_fail_naming_the_file_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.json"), r#"{"a": 1}"#).unwrap();
+        // A symlink loop is walked once.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+        assert_eq!(read_dir(dir.path()).unwrap()["ok.json"]["a"], 1);
+
+        let fifo = dir.path().join("values.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path it is given.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_dir(dir.path()).unwrap_err();
+        assert!(e.contains("values.json") && e.contains("is a FIFO"), "{e}");
+        std::fs::remove_file(&fifo).unwrap();
+
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.yml")).unwrap();
+        let e = read_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains("zero.yml") && e.contains("a character device"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("zero.yml")).unwrap();
+
+        let sock = dir.path().join("s.json");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let e = read_dir(dir.path()).unwrap_err();
+        assert!(e.contains("s.json") && e.contains("a socket"), "{e}");
+        std::fs::remove_file(&sock).unwrap();
+
+        let big = std::fs::File::create(dir.path().join("big.json")).unwrap();
+        big.set_len(MAX_VALUES_FILE + 1).unwrap();
+        let e = read_dir(dir.path()).unwrap_err();
+        assert!(
+            e.contains("big.json") && e.contains("more than the 67108864 bytes"),
+            "{e}"
+        );
     }
 }
