@@ -16,6 +16,7 @@
 //! - `api`: JSON bodies of the alert HTTP routes.
 
 pub mod api;
+pub mod capped_body;
 pub mod cluster;
 mod delivery;
 mod event;

@@ -272,7 +272,7 @@ impl Client {
             .unwrap_or_default()
             .to_string();
         if !status.is_success() {
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = read_capped(resp, ERROR_BODY_CAP).await.unwrap_or_default();
             return Err(Error::Server {
                 status: status.as_u16(),
                 message: error_text(&body),
@@ -310,8 +310,8 @@ impl Client {
         }
     }
 
-    /// Runs InfluxQL with `POST /query` (POST because CREATE/DROP statements require it).
-    /// `db` may be empty. Statement errors come back as [`Error::Query`] with the server's text.
+    /// Runs InfluxQL with `POST /query` (POST because CREATE/DROP statements require it),
+    /// reading at most [`MAX_QUERY_RESPONSE`] bytes of the answer. `db` may be empty. Statement errors come back as [`Error::Query`] with the server's text.
     pub async fn query(&self, db: &str, q: &str) -> Result<Vec<QueryResult>> {
         let mut form: Vec<(&str, &str)> = vec![("q", q)];
         if !db.is_empty() {
@@ -319,10 +319,15 @@ impl Client {
         }
         let (_, resp) = self.send(|c, u| c.post(u).form(&form), "/query").await?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        let body = read_capped(resp, MAX_QUERY_RESPONSE)
             .await
             .map_err(|e| Error::Unreachable(error_chain(&e)))?;
+        if status == StatusCode::OK && body.len() > MAX_QUERY_RESPONSE {
+            return Err(Error::Protocol(format!(
+                "query response larger than {MAX_QUERY_RESPONSE} bytes: narrow the query \
+                 (fewer series, fields or a shorter period)"
+            )));
+        }
         if status == StatusCode::OK {
             return parse_query_response(&body);
         }
@@ -405,7 +410,7 @@ impl Client {
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = read_capped(resp, ERROR_BODY_CAP).await.unwrap_or_default();
         Err(Error::Server {
             status: status.as_u16(),
             message: error_text(&body),
@@ -482,4 +487,24 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = cause.source();
     }
     s
+}
+
+/// Largest `/query` response read (a batch query's result is parsed whole in the worker).
+pub const MAX_QUERY_RESPONSE: usize = 256 * 1024 * 1024;
+/// Bytes of an error response kept for its message.
+const ERROR_BODY_CAP: usize = 64 * 1024;
+
+/// At most `cap` bytes of the body, plus one more if there was more (so the caller can tell);
+/// the rest is not read.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> reqwest::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap + 1 - buf.len();
+        if chunk.len() >= room {
+            buf.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
 }

@@ -130,7 +130,9 @@ pub(crate) async fn send(sh: &Shared, req: Request) -> Result<(), DeliveryError>
         return Ok(());
     }
     let body = if req.capture_response {
-        resp.text().await.unwrap_or_default()
+        crate::capped_body::read_capped(resp, crate::capped_body::ERROR_BODY_CAP)
+            .await
+            .unwrap_or_default()
     } else {
         "unknown error, use .captureResponse() to capture the HTTP response".to_string()
     };

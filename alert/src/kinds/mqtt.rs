@@ -112,6 +112,9 @@ fn packet(first: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Largest packet read from a broker.
+const MAX_PACKET: usize = 64 * 1024;
+
 async fn read_packet(s: &mut TcpStream) -> Result<(u8, Vec<u8>), DeliveryError> {
     let io = |e: std::io::Error| DeliveryError::retryable(format!("MQTT read failed: {e}"));
     let first = s.read_u8().await.map_err(io)?;
@@ -124,6 +127,13 @@ async fn read_packet(s: &mut TcpStream) -> Result<(u8, Vec<u8>), DeliveryError> 
         if b & 0x80 == 0 {
             break;
         }
+    }
+    // Only acknowledgements are read here (a few bytes): a broker announcing more is not
+    // given the memory.
+    if len > MAX_PACKET {
+        return Err(DeliveryError::retryable(format!(
+            "MQTT packet of {len} bytes from the broker, more than the {MAX_PACKET} expected"
+        )));
     }
     let mut body = vec![0; len];
     s.read_exact(&mut body).await.map_err(io)?;

@@ -7,7 +7,7 @@ use crate::event::Event;
 use crate::options::SmtpOptions;
 use base64::Engine;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub(crate) struct SmtpAction {
@@ -84,14 +84,19 @@ struct Conn {
     w: tokio::net::tcp::OwnedWriteHalf,
 }
 
+/// Longest SMTP reply line read, and longest multi-line reply.
+const MAX_REPLY_LINE: u64 = 8 * 1024;
+const MAX_REPLY: usize = 64 * 1024;
+
 impl Conn {
     /// Reads one (possibly multi-line) reply: its code and text.
     async fn reply(&mut self) -> Result<(u16, String), DeliveryError> {
         let mut text = String::new();
         loop {
             let mut line = String::new();
-            let n = self
-                .r
+            // RFC 5321 lines are at most 512 bytes; a server sending endless text is cut off.
+            let n = (&mut self.r)
+                .take(MAX_REPLY_LINE)
                 .read_line(&mut line)
                 .await
                 .map_err(|e| DeliveryError::retryable(format!("SMTP read failed: {e}")))?;
@@ -99,6 +104,16 @@ impl Conn {
                 return Err(DeliveryError::retryable(
                     "SMTP server closed the connection",
                 ));
+            }
+            if !line.ends_with('\n') && n as u64 == MAX_REPLY_LINE {
+                return Err(DeliveryError::retryable(format!(
+                    "SMTP reply line longer than {MAX_REPLY_LINE} bytes"
+                )));
+            }
+            if text.len() > MAX_REPLY {
+                return Err(DeliveryError::retryable(format!(
+                    "SMTP reply longer than {MAX_REPLY} bytes"
+                )));
             }
             let line = line.trim_end();
             let code: u16 = line

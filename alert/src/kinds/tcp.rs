@@ -114,7 +114,9 @@ impl SensuAction {
         conn.write_all(go_encode(&go_map(fields)).as_bytes())
             .await
             .map_err(|e| DeliveryError::retryable(format!("sensu write failed: {e}")))?;
+        // Sensu answers "ok"; anything longer is an error shown in part.
         let mut resp = Vec::new();
+        let mut conn = (&mut conn).take(crate::capped_body::ERROR_BODY_CAP as u64);
         tokio::time::timeout(sh.http_timeout, conn.read_to_end(&mut resp))
             .await
             .map_err(|_| DeliveryError::retryable("sensu socket read timed out"))?

@@ -162,7 +162,14 @@ async fn send(client: &reqwest::Client, req: PostRequest) -> PostOutcome {
             let error = if resp.status().is_success() {
                 None
             } else if req.capture_response {
-                Some(resp.text().await.unwrap_or_else(|e| e.to_string()))
+                Some(
+                    kapacitor_alert::capped_body::read_capped(
+                        resp,
+                        kapacitor_alert::capped_body::ERROR_BODY_CAP,
+                    )
+                    .await
+                    .unwrap_or_else(|e| e.to_string()),
+                )
             } else {
                 Some("unknown error".to_string())
             };
