@@ -182,6 +182,9 @@ fn body_error(e: BodyError) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             resp
         }
+        BodyError::Stalled(_) => {
+            crate::http::error_response(StatusCode::REQUEST_TIMEOUT, &e.to_string())
+        }
         BodyError::Read(_) | BodyError::Gzip(_) | BodyError::NotUtf8(_) => {
             text_error(StatusCode::BAD_REQUEST, &e.to_string())
         }

@@ -144,6 +144,7 @@ async fn serve() -> i32 {
         ingress: ingest::Ingress::default(),
         write_limits: write_body::WriteLimits {
             max_body: usize::try_from(cfg.http.max_body_size).unwrap_or(usize::MAX),
+            stall_timeout: cfg.http.idle_timeout.as_duration(),
         },
         write_budget: write_budget::WriteBudget::new(cfg.http.max_concurrent_write_bytes),
         alerts: alerts.clone(),

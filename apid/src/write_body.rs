@@ -22,6 +22,9 @@ const GZIP_STEP: usize = 256 * 1024;
 pub struct WriteLimits {
     /// `[http] max-body-size`.
     pub max_body: usize,
+    /// `[http] idle-timeout`: a body that makes no progress for this long is abandoned, so a
+    /// stalled client does not hold its reservation and its connection forever.
+    pub stall_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum BodyError {
     Budget(#[from] BudgetError),
     #[error("error reading the request body: {0}")]
     Read(String),
+    #[error("request body stalled: no data for {0:?} ([http] idle-timeout)")]
+    Stalled(std::time::Duration),
     #[error("gzip: {0}")]
     Gzip(String),
     #[error("body is not UTF-8: {0}")]
@@ -94,8 +99,12 @@ async fn read_raw(
     deadline: Instant,
 ) -> Result<Vec<u8>, BodyError> {
     let mut buf: Vec<u8> = Vec::with_capacity(first);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+    loop {
+        let frame = match tokio::time::timeout(limits.stall_timeout, body.frame()).await {
+            Ok(Some(frame)) => frame.map_err(|e| BodyError::Read(e.to_string()))?,
+            Ok(None) => break,
+            Err(_) => return Err(BodyError::Stalled(limits.stall_timeout)),
+        };
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
@@ -212,7 +221,10 @@ mod tests {
         Body::from_stream(futures::stream::iter(chunks))
     }
 
-    const LIMITS: WriteLimits = WriteLimits { max_body: 100_000 };
+    const LIMITS: WriteLimits = WriteLimits {
+        max_body: 100_000,
+        stall_timeout: std::time::Duration::from_secs(60),
+    };
 
     #[tokio::test]
     async fn plain_chunked_and_gzip_bodies_read_within_the_budget() {
@@ -315,6 +327,17 @@ mod tests {
             "{e:?}"
         );
         drop(hog);
+        // A body that stops arriving is abandoned after the stall timeout.
+        let (_tx, rx) =
+            futures::channel::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let e = read_text(
+            &headers(Some(10), false),
+            Body::from_stream(rx),
+            LIMITS,
+            &budget,
+        )
+        .await;
+        assert!(matches!(e, Err(BodyError::Stalled(_))), "{e:?}");
         let small = WriteBudget::new(50_000);
         let e = read_text(
             &headers(Some(text.len()), false),
