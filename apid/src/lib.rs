@@ -143,10 +143,10 @@ async fn serve() -> i32 {
         default_rp: cfg.default_retention_policy.clone(),
         ingress: ingest::Ingress::default(),
         write_limits: write_body::WriteLimits {
-            max_body: usize::try_from(cfg.http.max_body_size).unwrap_or(usize::MAX),
+            max_body: usize::try_from(cfg.http.max_body_size.0).unwrap_or(usize::MAX),
             stall_timeout: cfg.http.idle_timeout.as_duration(),
         },
-        write_budget: write_budget::WriteBudget::new(cfg.http.max_concurrent_write_bytes),
+        write_budget: write_budget::WriteBudget::new(cfg.http.max_concurrent_write_bytes.0),
         alerts: alerts.clone(),
     });
     // The [load] directory's files are defined through the API itself.

@@ -49,7 +49,7 @@ fn validate_http_limits(c: &Config) -> Result {
     let h = &c.http;
     positive("[http]", "read-header-timeout", h.read_header_timeout)?;
     positive("[http]", "idle-timeout", h.idle_timeout)?;
-    if h.max_body_size == 0 {
+    if h.max_body_size.0 == 0 {
         return Err(invalid(
             "[http]",
             "max-body-size",
@@ -62,7 +62,7 @@ fn validate_http_limits(c: &Config) -> Result {
             "max-concurrent-write-bytes",
             format!(
                 "must be at least max-body-size ({}), got {}",
-                h.max_body_size, h.max_concurrent_write_bytes
+                h.max_body_size.0, h.max_concurrent_write_bytes.0
             ),
         ));
     }

@@ -27,9 +27,9 @@ pub struct HttpConfig {
     /// limit (apid logs the effective value at start).
     pub max_connections: u64,
     /// Largest `/write` body in bytes, compressed or not (413 beyond it).
-    pub max_body_size: u64,
+    pub max_body_size: ByteSize,
     /// Bytes of `/write` bodies held at once across all requests (503 beyond it).
-    pub max_concurrent_write_bytes: u64,
+    pub max_concurrent_write_bytes: ByteSize,
 }
 
 /// `[http] max-body-size` default: 64 MiB.
@@ -53,8 +53,8 @@ impl Default for HttpConfig {
             read_header_timeout: GoDuration::from_secs(10),
             idle_timeout: GoDuration::from_secs(120),
             max_connections: 0,
-            max_body_size: DEFAULT_MAX_BODY_SIZE,
-            max_concurrent_write_bytes: DEFAULT_MAX_CONCURRENT_WRITE_BYTES,
+            max_body_size: ByteSize(DEFAULT_MAX_BODY_SIZE),
+            max_concurrent_write_bytes: ByteSize(DEFAULT_MAX_CONCURRENT_WRITE_BYTES),
         }
     }
 }
