@@ -146,9 +146,7 @@ mod tests {
         let last = encode(&Envelope {
             id: 0,
             reply_to: 0,
-            msg: Message::TaskFailed {
-                error: String::new(),
-            },
+            msg: Message::TaskBatchAck { seq: 0 },
         })
         .unwrap();
         assert_eq!(
@@ -238,6 +236,25 @@ mod tests {
         .collect::<Result<_, _>>()
         .unwrap();
         assert_eq!(encode_points("db", "rp", &parsed).unwrap(), owned);
+    }
+
+    /// A queued batch's payload travels as one byte string (length, then the raw bytes), so
+    /// the worker takes it with one copy and decodes it on its engine thread.
+    #[test]
+    fn task_batch_payload_is_one_byte_string() {
+        let payload = bytes::Bytes::from_static(&[1, 2, 3, 0xff]);
+        let env = Envelope {
+            id: 0,
+            reply_to: 0,
+            msg: Message::TaskBatch {
+                seq: 300,
+                payload: payload.clone(),
+            },
+        };
+        let bytes = encode(&env).unwrap();
+        // id, reply_to, variant 73, seq 300 (varint 0xac 0x02), length 4, the bytes.
+        assert_eq!(&bytes[..], &[0, 0, 73, 0xac, 0x02, 4, 1, 2, 3, 0xff]);
+        assert_eq!(decode_envelope(&bytes).unwrap(), env);
     }
 
     #[test]

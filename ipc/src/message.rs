@@ -169,7 +169,7 @@ pub struct Status {
 }
 
 /// Number of `Message` variants; a higher index on the wire is an unknown message.
-pub const MESSAGE_VARIANTS: u32 = 73;
+pub const MESSAGE_VARIANTS: u32 = 75;
 
 /// Every message of every connection.
 ///
@@ -507,6 +507,20 @@ pub enum Message {
     TaskFailed {
         error: String,
     },
+    /// apid → worker, on the data link: one batch of the task's queue, a "kapacitor batch
+    /// v1" (`kapacitor_models::batch_wire`) carried as one opaque byte string, decoded on the
+    /// worker's engine thread. `seq` is its sequence number in the task's queue; the worker
+    /// acknowledges it with `TaskBatchAck` once the engine has processed it. `seq` 0 is not
+    /// from a queue (a replay's data) and is never acknowledged.
+    TaskBatch {
+        seq: u64,
+        payload: bytes::Bytes,
+    },
+    /// Worker → apid, on the data link: every `TaskBatch` up to `seq` received on this
+    /// connection has been processed by the task's engine (coalesced: one ack covers many).
+    TaskBatchAck {
+        seq: u64,
+    },
 }
 
 /// What kind of `[load]` directory file a `LoadItem` carries.
@@ -658,6 +672,8 @@ impl Message {
             Message::StoreFailed { .. } => "StoreFailed",
             Message::Heartbeat => "Heartbeat",
             Message::TaskFailed { .. } => "TaskFailed",
+            Message::TaskBatch { .. } => "TaskBatch",
+            Message::TaskBatchAck { .. } => "TaskBatchAck",
             Message::ClusterAlertForward { .. } => "ClusterAlertForward",
             Message::ClusterAlertForwarded { .. } => "ClusterAlertForwarded",
             Message::ClusterAlertDone { .. } => "ClusterAlertDone",
