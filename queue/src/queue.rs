@@ -44,6 +44,11 @@ use tracing::{info, warn};
 /// The largest payload a queue takes (a record stores its length in 32 bits).
 pub const MAX_PAYLOAD: usize = u32::MAX as usize;
 
+/// Files whose names end so belong to the queue's owner (apid keeps the task's subscription
+/// there) and are left alone by [`Queue::open`]; [`Queue::destroy`] removes them with the
+/// directory.
+pub const OWNER_FILE_SUFFIX: &str = ".json";
+
 /// How often [`Queue::reserve_timeout`] looks again without a wake-up: room freed by
 /// another queue in the shared [`MemoryBudget`] does not signal this one.
 const RESERVE_POLL: Duration = Duration::from_millis(50);
@@ -274,7 +279,10 @@ impl Queue {
                 firsts.push(first);
             } else if name.ends_with(".tmp") {
                 let _ = std::fs::remove_file(entry.path());
-            } else if name != ack_file::NAME && name != dirname::ID_FILE {
+            } else if name != ack_file::NAME
+                && name != dirname::ID_FILE
+                && !name.ends_with(OWNER_FILE_SUFFIX)
+            {
                 warn!(file = %entry.path().display(), "unexpected file in a queue directory, left alone");
             }
         }
@@ -998,6 +1006,12 @@ impl Queue {
         };
         self.notify_room();
         result
+    }
+
+    /// Payload bytes handed out by `next` and not acknowledged ([`QueueStats::in_flight_bytes`]
+    /// without the rest of the snapshot): a consumer's flow-control window.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.state().in_flight_bytes
     }
 
     pub fn stats(&self) -> QueueStats {
