@@ -8,8 +8,8 @@
 //!
 //! In one process: a simulated apid on its own thread (a current-thread runtime, as the real
 //! apid's router hands frames to a `Peer`) accepts the worker's connection on a Unix socket,
-//! answers its start-up requests, then sends `Message::Points` frames encoded before the clock
-//! starts (`kapacitor_ipc::encode_points`, as apid does) and finally a request that the worker
+//! answers its start-up requests, then sends `Message::TaskBatch` frames ("kapacitor batch
+//! v1" payloads) encoded before the clock starts, as apid's delivery sends them, and finally a request that the worker
 //! answers only after its engine has run every point. The worker side is the production code:
 //! the data link (`process_apid::run`) on a 2-thread runtime and the engine thread with the
 //! real runner, mimalloc as the allocator (as in kapacitord).
@@ -24,7 +24,7 @@
 //! point per host per second, in frames of 5,000 (apid's frame for a 5,000-line body).
 
 use bytes::Bytes;
-use kapacitor_ipc::{Dbrp, Hello, Message, PeerOptions, Role, TaskSpec, encode_points, handshake};
+use kapacitor_ipc::{Dbrp, Envelope, Hello, Message, PeerOptions, Role, TaskSpec, handshake};
 use kapacitor_models::{FieldValue, Point};
 use kapacitor_workers::bench_support::{Engine, Subscription, run_data_link};
 use kapacitor_workers::{WorkerContext, engine_runner};
@@ -76,7 +76,16 @@ fn frames(points: usize, per_frame: usize) -> Vec<Bytes> {
     while i < points {
         let n = per_frame.min(points - i);
         let chunk: Vec<Point> = (i..i + n).map(point).collect();
-        out.push(encode_points("bench", "autogen", &chunk).expect("encodes"));
+        let payload = Bytes::from(kapacitor_models::encode_batch("bench", "autogen", &chunk));
+        let env = Envelope {
+            id: 0,
+            reply_to: 0,
+            msg: Message::TaskBatch {
+                seq: out.len() as u64 + 1,
+                payload,
+            },
+        };
+        out.push(kapacitor_ipc::encode(&env).expect("encodes"));
         i += n;
     }
     out

@@ -14,7 +14,6 @@ mod process_heartbeat;
 mod process_influxdb_out;
 mod process_loopback;
 mod process_memory;
-mod process_points_tap;
 mod process_runner;
 mod process_task;
 

@@ -9,13 +9,12 @@
 //! them with a waker that unparks it ([`Queues::next`]).
 
 use crate::engine::QueryNodeSpec;
-use crate::process_points_tap::PointsFrame;
 use crate::process_runner::{RunnerFactory, WorkerContext};
 use kapacitor_ipc::TaskSpec;
 use kapacitor_models::{Batch, Point};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{error, warn};
 
 /// Data commands buffered before senders wait.
@@ -30,12 +29,13 @@ enum Cmd {
         rp: String,
         points: Vec<Point>,
     },
-    /// A `Points` message still encoded: decoded here so that its points are allocated and
-    /// freed on this thread (see `process_points_tap`).
-    Frame {
-        db: String,
-        rp: String,
-        frame: PointsFrame,
+    /// A batch of the task's queue in apid ("kapacitor batch v1"), decoded here so that its
+    /// points are allocated and freed on this thread (mimalloc's cross-thread free path was a
+    /// fifth of a worker's time). `seq` 0: not from a queue, nothing to acknowledge.
+    Batch {
+        link: u64,
+        seq: u64,
+        payload: bytes::Bytes,
     },
     Tick(i64),
     HttpOut {
@@ -68,6 +68,33 @@ enum Cmd {
     Heartbeat {
         reply: oneshot::Sender<()>,
     },
+}
+
+/// How far the engine thread got in the queued batches apid sent over a data link: the link's
+/// number (the worker's data link counts its connections) and the highest sequence number
+/// processed on it. The data link reads it to acknowledge batches; a batch of an older link
+/// (apid restarted meanwhile, its numbers may be reused) is never acknowledged on a new one.
+#[derive(Default)]
+pub struct Progress {
+    processed: Mutex<(u64, u64)>,
+    changed: Notify,
+}
+
+impl Progress {
+    fn record(&self, link: u64, seq: u64) {
+        *self.processed.lock().unwrap_or_else(|p| p.into_inner()) = (link, seq);
+        self.changed.notify_one();
+    }
+
+    /// (link, highest sequence number processed on it).
+    pub fn get(&self) -> (u64, u64) {
+        *self.processed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves after a batch was processed (a permit is kept if none was waiting).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
 }
 
 /// Wakes the engine thread when a command arrives on either queue.
@@ -156,6 +183,7 @@ impl Queues {
 pub struct EngineHandle {
     tx: mpsc::Sender<Cmd>,
     control: mpsc::Sender<Cmd>,
+    progress: Arc<Progress>,
 }
 
 /// Owns the thread; [`Engine::finish`] flushes the runner and joins it.
@@ -181,6 +209,8 @@ impl Engine {
         let (tx, rx) = mpsc::channel::<Cmd>(ENGINE_QUEUE);
         let (control, control_rx) = mpsc::channel::<Cmd>(CONTROL_QUEUE);
         let (built_tx, built_rx) = std::sync::mpsc::channel::<Built>();
+        let progress = Arc::new(Progress::default());
+        let processed = progress.clone();
         let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || {
@@ -196,17 +226,27 @@ impl Engine {
                 };
                 let mut memory = ctx.memory.checker();
                 let body = std::panic::AssertUnwindSafe(|| {
-                    let mut decoder = kapacitor_models::PointDecoder::new();
+                    let mut decoder = kapacitor_models::BatchDecoder::new();
                     let mut queues = Queues::new(control_rx, rx);
                     while let Some(cmd) = queues.next() {
                         match cmd {
                             Cmd::Points { db, rp, points } => runner.push_points(&db, &rp, points),
-                            Cmd::Frame { db, rp, frame } => match frame.decode(&mut decoder) {
-                                Ok(points) => runner.push_points(&db, &rp, points),
-                                Err(e) => {
-                                    warn!(error = %e, "points from apid dropped: frame does not decode")
+                            Cmd::Batch { link, seq, payload } => {
+                                match decoder.decode(&payload) {
+                                    Ok(b) => runner.push_points(&b.db, &b.rp, b.points),
+                                    // Acknowledged all the same: sent again, it would fail again.
+                                    Err(e) => warn!(
+                                        seq,
+                                        bytes = payload.len(),
+                                        error = %e,
+                                        "a batch from apid does not decode; its points are dropped"
+                                    ),
                                 }
-                            },
+                                drop(payload);
+                                if seq != 0 {
+                                    processed.record(link, seq);
+                                }
+                            }
                             Cmd::Tick(now) => runner.tick(now),
                             Cmd::HttpOut { endpoint, reply } => {
                                 let _ = reply.send(runner.http_out(&endpoint));
@@ -251,7 +291,11 @@ impl Engine {
             .map_err(|e| format!("cannot start the engine thread: {e}"))?;
         match built_rx.recv() {
             Ok(Ok((measurements, queries))) => Ok(Engine {
-                handle: EngineHandle { tx, control },
+                handle: EngineHandle {
+                    tx,
+                    control,
+                    progress,
+                },
                 thread,
                 measurements,
                 queries,
@@ -294,9 +338,18 @@ impl EngineHandle {
         self.tx.send(Cmd::Points { db, rp, points }).await.is_ok()
     }
 
-    /// Queues an encoded `Points` message, waiting while the engine is behind.
-    pub async fn push_frame(&self, db: String, rp: String, frame: PointsFrame) -> bool {
-        self.tx.send(Cmd::Frame { db, rp, frame }).await.is_ok()
+    /// Queues an encoded batch received on data link `link`, waiting while the engine is
+    /// behind; its processing is recorded in [`EngineHandle::progress`] (unless `seq` is 0).
+    pub async fn push_batch_wire(&self, link: u64, seq: u64, payload: bytes::Bytes) -> bool {
+        self.tx
+            .send(Cmd::Batch { link, seq, payload })
+            .await
+            .is_ok()
+    }
+
+    /// What the engine processed of the queued batches (see [`Progress`]).
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
     }
 
     pub async fn tick(&self, now_ns: i64) {

@@ -66,9 +66,29 @@ impl LoopbackOutbox {
         Some(w)
     }
 
+    /// Puts back a write that could not be delivered, ahead of the others (bounded as
+    /// `push`: past [`CAP`] points the oldest queued behind it are dropped and counted).
+    pub fn unshift(&self, write: LoopbackWrite) {
+        let mut st = self.lock();
+        st.points += write.2.len();
+        st.writes.push_front(write);
+        while st.points > CAP && st.writes.len() > 1 {
+            let Some(old) = st.writes.remove(1) else {
+                break;
+            };
+            st.points -= old.2.len();
+            st.dropped += old.2.len() as u64;
+        }
+    }
+
     /// Resolves when something was pushed since the last wait.
     pub async fn ready(&self) {
         self.ready.notified().await
+    }
+
+    /// Points apid refused for good.
+    pub fn count_dropped(&self, points: usize) {
+        self.lock().dropped += points as u64;
     }
 
     pub fn dropped(&self) -> u64 {
