@@ -1,6 +1,6 @@
 //! The links to task workers: the path socket `<data_dir>/run/apid.sock`. Each worker dials
-//! it twice and says hello with its task id: as `Role::Worker` for data (points in, alert
-//! events and loopback writes out) and as `Role::WorkerControl` for apid's requests; both
+//! it twice and says hello with its task id: as `Role::Worker` for data (its queue's batches
+//! in, acknowledgements, alert events and loopback writes out) and as `Role::WorkerControl` for apid's requests; both
 //! are registered in the [`Registry`]. The socket's directory is mode 0700, so only the
 //! daemon's user can connect.
 
@@ -98,18 +98,23 @@ async fn serve_worker(
             Message::Subscribe {
                 dbrps,
                 measurements,
-            } => registry.subscribe(
-                &task_id,
-                Subscription {
+            } => {
+                let sub = Subscription {
                     dbrps: dbrps.clone(),
                     measurements: measurements.as_ref().map(|m| m.iter().cloned().collect()),
-                },
-            ),
+                };
+                registry.subscribe(&task_id, conn, sub).await
+            }
+            Message::TaskBatchAck { seq } => registry.ack(&task_id, conn, *seq).await,
             Message::AlertEvents { json } => alerts.publish_json(&task_id, json),
             Message::AlertScriptHandlers { specs_json } => {
                 alerts.set_script_handlers(&task_id, specs_json)
             }
-            Message::LoopbackWrite { db, rp, points } => registry.route_write(db, rp, points),
+            Message::LoopbackWrite { .. } => {
+                // On its own task: waiting for room must not stop this loop from reading the
+                // worker's acknowledgements (a task may loop back into its own queue).
+                tokio::spawn(loopback_write(registry.clone(), task_id.clone(), inc));
+            }
             Message::AlertStatesRequest { topics } => {
                 let states = alerts.event_states(topics);
                 let _ = inc.reply(Message::AlertStates { states }).await;
@@ -119,6 +124,31 @@ async fn serve_worker(
     }
     registry.unregister(&task_id, conn);
     peer.close();
+}
+
+/// Routes a worker's `kapacitorLoopback()` points like a `/write`, and answers once they are
+/// queued (`Done`), or with `Error` (the targets stayed full, or a disk error: the worker
+/// keeps the points and tries again) or `Rejected` (they can never be queued). The worker
+/// sends one at a time, so this is its backpressure.
+async fn loopback_write(registry: Registry, task_id: String, inc: kapacitor_ipc::Incoming) {
+    let Message::LoopbackWrite { db, rp, points } = &inc.msg else {
+        return;
+    };
+    let answer = match registry.route_write(db, rp, points).await {
+        Ok(()) => Message::Done,
+        Err(e) if e.is_transient() => Message::Error {
+            message: e.to_string(),
+        },
+        Err(e) => {
+            warn!(task = %task_id, error = %e, "loopback points refused");
+            Message::Rejected {
+                message: e.to_string(),
+            }
+        }
+    };
+    if inc.is_request() {
+        let _ = inc.reply(answer).await;
+    }
 }
 
 /// A worker's control link: apid asks, the worker answers. The worker sends nothing on its

@@ -256,10 +256,7 @@ fn kapacitor_vars(state: &AppState, status: &kapacitor_ipc::Status) -> Value {
                     "task": c.task_id,
                     "task_master": "main",
                 },
-                "values": {
-                    "points_dropped": c.points_dropped,
-                    "points_received": c.points_routed,
-                },
+                "values": ingress_values(&c),
             }),
         );
     }
@@ -317,4 +314,12 @@ async fn debug_processes(State(state): State<AppState>) -> Response {
             &format!("supervisor unavailable: {e}"),
         ),
     }
+}
+
+/// A task's `task_ingress` values: `points_received` (points queued for it) and its queue's
+/// counters ([`crate::registry::TaskCount::json_fields`]).
+fn ingress_values(c: &crate::registry::TaskCount) -> Value {
+    let mut m = c.json_fields();
+    m.insert("points_received".into(), json!(c.points_queued));
+    Value::Object(m)
 }

@@ -7,15 +7,23 @@
 //!
 //! Memory: the body is read within `[http] max-body-size` (413 beyond) and the shared
 //! `[http] max-concurrent-write-bytes` budget (503 with `Retry-After` when it stays full,
-//! see [`crate::write_budget`]), then parsed and routed [`LINES_PER_CHUNK`] lines at a time
-//! with [`crate::Registry::route_write`], so apid holds the text, one chunk of parsed points
-//! and the frames the workers have not taken yet.
+//! see [`crate::write_budget`]), then parsed and encoded [`LINES_PER_CHUNK`] lines at a time
+//! with [`crate::Registry::encode_write`], so apid holds the text, one chunk of parsed
+//! points and the encoded batches (about the size of the text), never the body as parsed
+//! points.
+//!
+//! Durability: the encoded write is then committed to the queue of every target task, all
+//! or nothing ([`crate::enqueue::commit`]): 204 means every target queue committed it.
+//! When a target stays full (memory and disk) for `[queue] write-timeout`, the answer is
+//! 503 with `Retry-After` and a JSON error naming the task(s), and no task got the write; a
+//! disk error answers 507 (no space) or 500, naming the task and the reason.
 //!
 //! Partial writes follow InfluxDB 1.x and Kapacitor: the lines that parse are written, and
 //! the answer is 400 `partial write:\n` followed by one `unable to parse` line per refused
 //! line. Each refused line also names its line number (`(line 3)`), which Kapacitor does
 //! not do. A body with no good line writes nothing and answers 400 with the errors alone.
 
+use crate::enqueue::{PendingWrite, WriteError, commit};
 use crate::http::{AppState, JSON};
 use crate::write_body::{BodyError, read_text};
 use crate::write_budget::BudgetError;
@@ -25,6 +33,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use kapacitor_models::Precision;
 use kapacitor_models::line_protocol::{ParseError, PointRef, lines};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -38,7 +47,7 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    fn add(&self, db: &str, rp: &str, by_measurement: BTreeMap<&str, u64>) {
+    fn add(&self, db: &str, rp: &str, by_measurement: &BTreeMap<Cow<'_, str>, u64>) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for (m, n) in by_measurement {
             *c.entry((db.to_string(), rp.to_string(), m.to_string()))
@@ -121,26 +130,47 @@ async fn parse_and_route(
     let mut points = Vec::with_capacity(LINES_PER_CHUNK.min(line_count_hint(text)));
     let mut errors = Vec::new();
     let mut any_written = false;
+    let mut pending = PendingWrite::default();
+    let mut by_measurement: BTreeMap<Cow<'_, str>, u64> = BTreeMap::new();
     for r in lines(text, precision, now) {
         match r {
             Ok(p) => points.push(p),
             Err(e) => errors.push(e),
         }
         if points.len() == LINES_PER_CHUNK {
-            route_chunk(state, db, rp, &mut points);
+            encode_chunk(
+                state,
+                db,
+                rp,
+                &mut points,
+                &mut pending,
+                &mut by_measurement,
+            );
             any_written = true;
             // Let other requests (the control plane) in between chunks of a large body.
             tokio::task::yield_now().await;
         }
     }
     if !points.is_empty() {
-        route_chunk(state, db, rp, &mut points);
+        encode_chunk(
+            state,
+            db,
+            rp,
+            &mut points,
+            &mut pending,
+            &mut by_measurement,
+        );
         any_written = true;
     }
     drop(points);
     if !any_written && !errors.is_empty() {
         return text_error(StatusCode::BAD_REQUEST, &describe(&errors));
     }
+    let timeout = state.registry.queue_settings().write_timeout;
+    if let Err(e) = commit(&state.registry, pending, timeout).await {
+        return write_error(&e);
+    }
+    state.ingress.add(db, rp, &by_measurement);
     if !errors.is_empty() {
         return text_error(
             StatusCode::BAD_REQUEST,
@@ -155,15 +185,36 @@ fn line_count_hint(text: &str) -> usize {
     text.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
-/// Counts and routes one chunk of points, leaving `points` empty for the next.
-fn route_chunk(state: &AppState, db: &str, rp: &str, points: &mut Vec<PointRef<'_>>) {
-    let mut by_measurement: BTreeMap<&str, u64> = BTreeMap::new();
+/// Counts and encodes one chunk of points, leaving `points` empty for the next.
+fn encode_chunk<'t>(
+    state: &AppState,
+    db: &str,
+    rp: &str,
+    points: &mut Vec<PointRef<'t>>,
+    pending: &mut PendingWrite,
+    by_measurement: &mut BTreeMap<Cow<'t, str>, u64>,
+) {
     for p in points.iter() {
-        *by_measurement.entry(p.name.as_ref()).or_default() += 1;
+        match by_measurement.get_mut(p.name.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                by_measurement.insert(p.name.clone(), 1);
+            }
+        }
     }
-    state.ingress.add(db, rp, by_measurement);
-    state.registry.route_write(db, rp, points);
+    state.registry.encode_write(db, rp, points, pending);
     points.clear();
+}
+
+/// A write the queues did not take: Kapacitor's JSON error body, `Retry-After` on a 503.
+fn write_error(e: &WriteError) -> Response {
+    let status = e.status();
+    let mut resp = crate::http::error_response(status, &e.to_string());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }
 
 /// 413 for a body over `max-body-size`, 503 with `Retry-After` when the write budget is

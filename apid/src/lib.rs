@@ -15,6 +15,8 @@ pub mod cluster;
 pub mod cluster_alert;
 pub mod config_api;
 pub mod data_socket;
+pub mod delivery;
+pub mod enqueue;
 pub mod http;
 pub mod http_server;
 pub mod ingest;
@@ -28,6 +30,7 @@ pub mod replay_feed;
 pub mod replay_store;
 pub mod replays;
 pub mod subscriptions;
+pub mod task_queues;
 pub mod tasks;
 pub mod templates;
 pub mod write_body;
@@ -40,7 +43,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-pub use registry::{Registry, Routed};
+pub use registry::Registry;
 
 /// Environment variable the supervisor sets from `-disable-handlers`: alert handler kinds
 /// (comma-separated) that are accepted but do nothing.
@@ -104,8 +107,11 @@ async fn serve() -> i32 {
             return 1;
         }
     };
-    let registry = Registry::new();
+    let registry = Registry::new(task_queues::QueueSettings::from_config(&cfg));
     let cancel = CancellationToken::new();
+    // Queues of enabled tasks before workers connect and writes are accepted; queues of
+    // tasks deleted or disabled while apid was down are removed.
+    task_queues::restore(&registry, &supervisor).await;
     // Stored handlers and topic states are in place before the first worker event arrives.
     let alerts = match alert_host::AlertHost::start(&cfg, supervisor.clone(), cancel.clone()).await
     {
@@ -138,7 +144,7 @@ async fn serve() -> i32 {
     replays::start(&cfg, supervisor.clone(), registry.clone(), alerts.clone());
     let app = http::router(http::AppState {
         supervisor: supervisor.clone(),
-        registry,
+        registry: registry.clone(),
         log_enabled: cfg.http.log_enabled,
         default_rp: cfg.default_retention_policy.clone(),
         ingress: ingest::Ingress::default(),
@@ -183,6 +189,9 @@ async fn serve() -> i32 {
         Err(_) => warn!("HTTP requests still running after the shutdown timeout"),
     }
     let _ = std::fs::remove_file(&sock_path);
+    // No more writes: what the queues hold in memory goes to disk for the next start.
+    let persisting = registry.clone();
+    let _ = tokio::task::spawn_blocking(move || persisting.persist_queues()).await;
     alerts.flush().await;
     0
 }

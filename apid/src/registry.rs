@@ -1,58 +1,50 @@
-//! Connected task workers, by task id, with a bounded send queue each, and what each one
-//! subscribed to (dbrps and `from()` measurements).
+//! Task workers by task id (their data and control links), what each task subscribed to
+//! (dbrps and `from()` measurements), and each subscribed task's durable queue.
 //!
-//! Routing a batch never waits: it goes into the worker's queue or, when the queue is full
-//! (or the worker is down), is counted as dropped and logged. One slow worker therefore
-//! never holds up ingest for the others. The queue is bounded in bytes
-//! ([`WORKER_QUEUE_BYTES`], counting the connection's own outbox too), not in batches, so a
-//! stalled worker holds at most that much of apid's memory whatever the batch sizes.
+//! apid owns one queue per subscribed task ([`crate::delivery::Feed`], under `[queue] dir`,
+//! see [`crate::task_queues`]). A write is encoded once per group of tasks with the same
+//! measurement filter ("kapacitor batch v1", batches of at most [`POINTS_PER_FRAME`] points),
+//! and the same `Bytes` go to the queue of every task of the group: fan-out costs a
+//! reference count per task, not a copy and an encode. [`Registry::encode_write`] only
+//! encodes; [`crate::enqueue::commit`] reserves room on every target queue, waiting for it
+//! within `[queue] write-timeout`, then commits, so a write is applied to every task or to
+//! none. Nothing is dropped on the way: a batch leaves a queue only when the task's worker
+//! acknowledged it.
 //!
-//! A write is encoded once per group of tasks with the same measurement filter, and the same
-//! `Bytes` go to every worker of the group: fan-out costs a reference count per task, not a
-//! copy and an encode.
-//!
-//! A subscription outlives its connection: while a task's worker restarts, the points it
-//! misses are counted against it. The task API forgets a task when it is deleted, disabled
-//! or renamed.
+//! A subscription (and its queue) outlives its connection: while a task's worker restarts,
+//! its batches wait in the queue. The task API forgets a task when it is deleted, disabled
+//! or renamed, and its queue is destroyed.
 //!
 //! Each worker also dials a control link (`Role::WorkerControl`). Every request apid makes to
 //! a worker ([`Registry::request`]: stats, DOT, httpOut reads, sideload reload) goes over it,
-//! never behind the point frames queued on the data link; only a replay's drain barrier,
-//! which must follow the data, uses the data link ([`Registry::peer`]).
+//! never behind the batches on the data link; only a replay's drain barrier, which must
+//! follow the data, uses the data link ([`Registry::peer`]).
 
+use crate::delivery::Feed;
+use crate::enqueue::{PendingWrite, WriteError};
+use crate::task_queues::QueueSettings;
 use axum::body::Bytes;
-use kapacitor_ipc::{Dbrp, IpcError, MAX_FRAME_LEN, Message, Peer, encode_points};
-use kapacitor_models::{Point, PointRef};
-use serde::Serialize;
+use kapacitor_ipc::{Dbrp, IpcError, MAX_FRAME_LEN, Message, Peer};
+use kapacitor_models::{EncodePoint, Point, PointRef, encode_batch};
+use kapacitor_queue::{Queue, QueueStats};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tracing::{debug, error, info, warn};
 
-/// Points per `Points` frame when a write is split for one worker.
+/// Points per queued batch when a write is split for the tasks.
 pub const POINTS_PER_FRAME: usize = 10_000;
-/// At most one "dropped points" log line per task per this interval.
-const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Encoded bytes queued per worker (in apid's queue and the connection's outbox) before new
-/// batches for it are dropped. At ~92 bytes a point that is ~1.4M points, about two seconds
-/// of one worker's decode and pipeline on a loaded 2-core machine: enough for a burst of a
-/// couple of million points (apid accepts ~2x faster than one worker drains), while a
-/// stalled worker holds at most this much. Frames are shared by the tasks of a group, so
-/// many stalled tasks with the same filter hold it once.
-pub const WORKER_QUEUE_BYTES: usize = 128 * 1024 * 1024;
-
-/// What a queued frame is charged besides its bytes, so that a flood of tiny batches is
-/// bounded too.
-const FRAME_OVERHEAD: usize = 64;
+/// The largest batch payload: a `TaskBatch` frame must stay under the IPC frame limit.
+const MAX_BATCH_BYTES: usize = MAX_FRAME_LEN / 2;
 
 /// How long a background probe of a silent worker waits for its answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A point that can be routed: it names its measurement and serialises like [`Point`].
-pub trait Routable: Serialize {
+/// A point that can be routed: it names its measurement and encodes as a batch point.
+pub trait Routable: EncodePoint {
     fn measurement(&self) -> &str;
     /// An owned copy (stream recordings write it as line protocol).
     fn to_point(&self) -> Point;
@@ -76,29 +68,13 @@ impl Routable for PointRef<'_> {
     }
 }
 
-/// A task a write goes to, with its counters.
-type Target = (String, Arc<TaskCounters>);
-
-/// One encoded `Points` envelope and how many points it holds.
-#[derive(Clone)]
-struct Frame {
-    bytes: Bytes,
-    points: u64,
-}
-
-impl Frame {
-    fn cost(&self) -> usize {
-        self.bytes.len() + FRAME_OVERHEAD
+impl<P: Routable> Routable for &P {
+    fn measurement(&self) -> &str {
+        (**self).measurement()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routed {
-    Queued,
-    /// The worker's queue was full; the batch was dropped and counted.
-    Dropped,
-    /// No worker of that task is connected.
-    NotConnected,
+    fn to_point(&self) -> Point {
+        (**self).to_point()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,39 +109,10 @@ struct Health {
     probing: AtomicBool,
 }
 
+/// A worker's data link.
 struct Link {
     conn: u64,
     peer: Peer,
-    queue: mpsc::UnboundedSender<Frame>,
-    /// Cost of the frames in `queue` ([`Frame::cost`]).
-    queued: Arc<AtomicUsize>,
-    dropped: Arc<AtomicU64>,
-}
-
-impl Link {
-    fn try_send(&self, frame: Frame) -> Routed {
-        let cost = frame.cost();
-        let held = self.queued.load(Ordering::Relaxed) + self.peer.queued_bytes();
-        if held + cost > WORKER_QUEUE_BYTES {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return Routed::Dropped;
-        }
-        self.queued.fetch_add(cost, Ordering::Relaxed);
-        match self.queue.send(frame) {
-            Ok(()) => Routed::Queued,
-            Err(_) => {
-                self.queued.fetch_sub(cost, Ordering::Relaxed);
-                Routed::NotConnected
-            }
-        }
-    }
-}
-
-/// Per-worker counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerStats {
-    pub task_id: String,
-    pub dropped_batches: u64,
 }
 
 /// What a worker asked to receive.
@@ -176,27 +123,107 @@ pub struct Subscription {
     pub measurements: Option<HashSet<String>>,
 }
 
-/// Per-task routing counters; they live as long as the task's subscription.
-#[derive(Debug, Default)]
-pub struct TaskCounters {
-    /// Points queued for the worker.
-    pub points_routed: AtomicU64,
-    /// Points the worker could not take (full queue, worker down).
-    pub points_dropped: AtomicU64,
-    last_drop_log: Mutex<Option<Instant>>,
+impl Subscription {
+    /// Whether any write can match it (a replay's or a batch task's worker subscribes to
+    /// nothing: it gets no queue).
+    pub fn takes_points(&self) -> bool {
+        !self.dbrps.is_empty() && self.measurements.as_ref().is_none_or(|m| !m.is_empty())
+    }
 }
 
-/// A snapshot of one task's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Per-task counters; they live as long as the task's subscription.
+#[derive(Debug, Default)]
+pub struct TaskCounters {
+    /// Points committed to the task's queue (every write answered 2xx counted them).
+    pub points_queued: AtomicU64,
+    /// Points sent to the worker (again after a reconnect: see `points_redelivered`).
+    pub points_sent: AtomicU64,
+    /// Points of batches the worker acknowledged (each batch counted once).
+    pub points_acked: AtomicU64,
+    /// Points sent again to a new worker connection because the previous one had not
+    /// acknowledged them: an upper bound of the duplicates the task saw.
+    pub points_redelivered: AtomicU64,
+    /// Writes that had to wait for room in this task's queue.
+    pub write_waits: AtomicU64,
+    /// Writes refused (HTTP 503, or a loopback write told to retry) because this task's
+    /// queue stayed full for `[queue] write-timeout`.
+    pub writes_refused: AtomicU64,
+    /// Points of InfluxDB UDP subscriptions given up after waiting `[queue] write-timeout`
+    /// for room (UDP cannot be refused). Nothing else is ever dropped.
+    pub points_dropped: AtomicU64,
+}
+
+/// A snapshot of one task's counters and queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskCount {
     pub task_id: String,
-    pub points_routed: u64,
+    pub points_queued: u64,
+    pub points_sent: u64,
+    pub points_acked: u64,
+    pub points_redelivered: u64,
+    pub write_waits: u64,
+    pub writes_refused: u64,
     pub points_dropped: u64,
+    /// `None` when the task has no queue (it subscribed to nothing).
+    pub queue: Option<QueueStats>,
+}
+
+impl TaskCount {
+    fn of(task_id: &str, c: &TaskCounters, queue: Option<QueueStats>) -> TaskCount {
+        TaskCount {
+            task_id: task_id.to_string(),
+            points_queued: c.points_queued.load(Ordering::Relaxed),
+            points_sent: c.points_sent.load(Ordering::Relaxed),
+            points_acked: c.points_acked.load(Ordering::Relaxed),
+            points_redelivered: c.points_redelivered.load(Ordering::Relaxed),
+            write_waits: c.write_waits.load(Ordering::Relaxed),
+            writes_refused: c.writes_refused.load(Ordering::Relaxed),
+            points_dropped: c.points_dropped.load(Ordering::Relaxed),
+            queue,
+        }
+    }
+
+    /// The counters as the extra keys of a task's `task-stats` and of its `task_ingress`
+    /// entry in `/debug/vars`.
+    pub fn json_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let q = self.queue.clone().unwrap_or_default();
+        let fields = json!({
+            "points_queued": self.points_queued,
+            "points_sent": self.points_sent,
+            "points_acked": self.points_acked,
+            "points_redelivered": self.points_redelivered,
+            "points_dropped": self.points_dropped,
+            "write_waits": self.write_waits,
+            "writes_refused": self.writes_refused,
+            "queue_memory_batches": q.memory_batches,
+            "queue_memory_bytes": q.memory_bytes,
+            "queue_disk_batches": q.disk_batches,
+            "queue_disk_bytes": q.disk_bytes,
+            "queue_spilled_batches": q.spilled_batches,
+            "queue_spilled_bytes": q.spilled_bytes,
+            "queue_in_flight_batches": q.in_flight_batches,
+            "queue_in_flight_bytes": q.in_flight_bytes,
+        });
+        match fields {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// One task's subscription, counters and queue.
+struct TaskEntry {
+    sub: Option<Subscription>,
+    counters: Arc<TaskCounters>,
+    feed: Option<Arc<Feed>>,
+    /// Why the task's queue could not be opened: its writes fail (500) instead of vanishing.
+    broken: Option<String>,
 }
 
 #[derive(Default)]
 struct Subs {
-    by_task: HashMap<String, (Subscription, Arc<TaskCounters>)>,
+    by_task: HashMap<String, TaskEntry>,
     /// (db, rp) → tasks subscribed to it.
     index: HashMap<Dbrp, Vec<String>>,
 }
@@ -204,64 +231,62 @@ struct Subs {
 impl Subs {
     fn rebuild_index(&mut self) {
         self.index.clear();
-        for (task, (sub, _)) in &self.by_task {
-            for d in &sub.dbrps {
+        for (task, e) in &self.by_task {
+            for d in e.sub.iter().flat_map(|s| &s.dbrps) {
                 self.index.entry(d.clone()).or_default().push(task.clone());
             }
         }
     }
 }
 
-#[derive(Clone, Default)]
+/// A task a write goes to.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Queue(Arc<Feed>),
+    /// Subscribed, but its queue could not be opened.
+    Broken {
+        task: String,
+        error: String,
+    },
+}
+
+#[derive(Clone)]
 pub struct Registry {
     links: Arc<Mutex<HashMap<String, Link>>>,
     controls: Arc<Mutex<HashMap<String, Control>>>,
     subs: Arc<Mutex<Subs>>,
     next_conn: Arc<AtomicU64>,
+    queues: Arc<QueueSettings>,
+    /// Told whenever room is freed in any queue (writers waiting for room listen).
+    room: Arc<Notify>,
 }
 
 impl Registry {
-    pub fn new() -> Registry {
-        Registry::default()
+    pub fn new(queues: QueueSettings) -> Registry {
+        Registry {
+            links: Arc::default(),
+            controls: Arc::default(),
+            subs: Arc::default(),
+            next_conn: Arc::default(),
+            queues: Arc::new(queues),
+            room: Arc::new(Notify::new()),
+        }
     }
 
-    /// Adds (or replaces, after a worker restart) the link of `task_id`. Returns a connection
-    /// number for [`Registry::unregister`], so that a stale connection closing late does not
-    /// remove its successor.
+    pub fn queue_settings(&self) -> &QueueSettings {
+        &self.queues
+    }
+
+    pub(crate) fn room(&self) -> &Arc<Notify> {
+        &self.room
+    }
+
+    /// Adds (or replaces, after a worker restart) the data link of `task_id`. Returns a
+    /// connection number for [`Registry::unregister`] (so that a stale connection closing
+    /// late does not remove its successor), [`Registry::subscribe`] and [`Registry::ack`].
     pub fn register(&self, task_id: &str, peer: Peer) -> u64 {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let sender = peer.clone();
-        let task = task_id.to_string();
-        let registry = self.clone();
-        let in_queue = queued.clone();
-        tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                in_queue.fetch_sub(frame.cost(), Ordering::Relaxed);
-                let n = frame.points;
-                if let Err(e) = sender.send_frame(frame.bytes).await {
-                    debug!(task = %task, error = %e, "worker link gone; dropping its queue");
-                    // What was queued for the dead link is lost: count it, never hide it.
-                    rx.close();
-                    let mut lost = n;
-                    while let Ok(f) = rx.try_recv() {
-                        in_queue.fetch_sub(f.cost(), Ordering::Relaxed);
-                        lost += f.points;
-                    }
-                    registry.count_lost(&task, lost);
-                    break;
-                }
-            }
-        });
-        let link = Link {
-            conn,
-            peer,
-            queue: tx,
-            queued,
-            dropped: Arc::default(),
-        };
-        if let Some(old) = self.lock().insert(task_id.to_string(), link) {
+        if let Some(old) = self.lock().insert(task_id.to_string(), Link { conn, peer }) {
             old.peer.close();
         }
         info!(task = task_id, "task worker connected");
@@ -276,55 +301,139 @@ impl Registry {
         }
     }
 
-    /// Queues a batch for the worker of `task_id` without waiting. A batch too large for
-    /// one frame is dropped (callers split at [`POINTS_PER_FRAME`]).
-    pub fn route<P: Routable>(&self, task_id: &str, db: &str, rp: &str, points: &[P]) -> Routed {
-        match encode_points(db, rp, points) {
-            Ok(bytes) if bytes.len() <= MAX_FRAME_LEN => self.route_frame(
-                task_id,
-                Frame {
-                    bytes,
-                    points: points.len() as u64,
-                },
-            ),
-            Ok(_) | Err(_) => Routed::Dropped,
-        }
-    }
-
-    fn route_frame(&self, task_id: &str, frame: Frame) -> Routed {
-        match self.lock().get(task_id) {
-            Some(link) => link.try_send(frame),
-            None => Routed::NotConnected,
-        }
-    }
-
-    /// Records what the worker of `task_id` wants routed to it (replacing what it asked
-    /// before). Counters carry over.
-    pub fn subscribe(&self, task_id: &str, sub: Subscription) {
-        let mut subs = self.lock_subs();
-        let counters = subs
-            .by_task
-            .get(task_id)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_default();
+    /// Records what the worker of `task_id` (data link `conn`) wants routed to it, opening
+    /// the task's queue (and persisting the subscription beside it) if it can take points,
+    /// then starts delivering the queue to that connection: every batch not acknowledged
+    /// by an earlier connection is sent again. Counters carry over.
+    pub async fn subscribe(&self, task_id: &str, conn: u64, sub: Subscription) {
         debug!(task = task_id, dbrps = ?sub.dbrps, measurements = ?sub.measurements, "worker subscribed");
-        subs.by_task.insert(task_id.to_string(), (sub, counters));
+        let (feed, counters, old_sub) = {
+            let subs = self.lock_subs();
+            match subs.by_task.get(task_id) {
+                Some(e) => (e.feed.clone(), e.counters.clone(), e.sub.clone()),
+                None => (None, Arc::default(), None),
+            }
+        };
+        let mut broken = None;
+        let feed = match feed {
+            Some(f) => Some(f),
+            None if sub.takes_points() => {
+                let settings = self.queues.clone();
+                let task = task_id.to_string();
+                match tokio::task::spawn_blocking(move || settings.open(&task)).await {
+                    Ok(Ok(q)) => Some(Feed::new(q, counters.clone(), self.room.clone())),
+                    Ok(Err(e)) => {
+                        error!(task = task_id, error = %e, "the task's queue cannot be opened; its writes fail");
+                        broken = Some(e.to_string());
+                        None
+                    }
+                    Err(e) => {
+                        broken = Some(e.to_string());
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(f) = &feed
+            && old_sub.as_ref() != Some(&sub)
+        {
+            let dir = f.queue().dir().to_path_buf();
+            let s = sub.clone();
+            let saved = tokio::task::spawn_blocking(move || {
+                crate::task_queues::save_subscription(&dir, &s)
+            })
+            .await;
+            if let Ok(Err(e)) = saved {
+                // Only a restart before the worker subscribes again misses it.
+                warn!(task = task_id, error = %e, "the task's subscription could not be saved beside its queue");
+            }
+        }
+        {
+            let mut subs = self.lock_subs();
+            subs.by_task.insert(
+                task_id.to_string(),
+                TaskEntry {
+                    sub: Some(sub),
+                    counters,
+                    feed: feed.clone(),
+                    broken,
+                },
+            );
+            subs.rebuild_index();
+        }
+        let peer = self
+            .lock()
+            .get(task_id)
+            .filter(|l| l.conn == conn)
+            .map(|l| l.peer.clone());
+        if let (Some(f), Some(peer)) = (feed, peer) {
+            f.attach(conn, peer);
+        }
+    }
+
+    /// A queue found at apid's start, with the subscription saved beside it (if any): writes
+    /// for the task are queued from now on, before its worker connects.
+    pub fn restore(&self, task_id: &str, sub: Option<Subscription>, queue: Queue) {
+        let counters = Arc::new(TaskCounters::default());
+        let feed = Feed::new(queue, counters.clone(), self.room.clone());
+        let mut subs = self.lock_subs();
+        subs.by_task.insert(
+            task_id.to_string(),
+            TaskEntry {
+                sub,
+                counters,
+                feed: Some(feed),
+                broken: None,
+            },
+        );
         subs.rebuild_index();
     }
 
-    /// Stops routing to `task_id` and drops its counters (task deleted, disabled, renamed).
+    /// The worker of `task_id` processed every batch up to `seq` it received on data link
+    /// `conn` (ignored for a connection that is not the current one).
+    pub async fn ack(&self, task_id: &str, conn: u64, seq: u64) {
+        let Some(feed) = self.feed(task_id) else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || feed.ack(conn, seq)).await;
+    }
+
+    fn feed(&self, task_id: &str) -> Option<Arc<Feed>> {
+        self.lock_subs()
+            .by_task
+            .get(task_id)
+            .and_then(|e| e.feed.clone())
+    }
+
+    /// Stops routing to `task_id`, drops its counters and destroys its queue with whatever it
+    /// held (task deleted, disabled, renamed).
     pub fn forget(&self, task_id: &str) {
-        let mut subs = self.lock_subs();
-        if subs.by_task.remove(task_id).is_some() {
-            subs.rebuild_index();
+        let removed = {
+            let mut subs = self.lock_subs();
+            let e = subs.by_task.remove(task_id);
+            if e.is_some() {
+                subs.rebuild_index();
+            }
+            e
+        };
+        if let Some(feed) = removed.and_then(|e| e.feed) {
+            feed.destroy();
+            info!(task = task_id, "task queue removed");
         }
     }
 
-    /// Routes the points of one write to every task subscribed to (`db`, `rp`) whose
-    /// measurement filter matches, in frames of at most [`POINTS_PER_FRAME`] points. Tasks
-    /// with the same filter get the same encoded frames. Never waits; what a task cannot take
-    /// is counted against it.
-    pub fn route_write<P: Routable>(&self, db: &str, rp: &str, points: &[P]) {
+    /// Encodes the points of one write (or one chunk of it) for every task subscribed to
+    /// (`db`, `rp`) whose measurement filter matches, in batches of at most
+    /// [`POINTS_PER_FRAME`] points, and adds them to `out`. Tasks with the same filter share
+    /// the same encoded batches. Nothing is queued yet: see [`crate::enqueue::commit`].
+    pub fn encode_write<P: Routable>(
+        &self,
+        db: &str,
+        rp: &str,
+        points: &[P],
+        out: &mut PendingWrite,
+    ) {
         if points.is_empty() {
             return;
         }
@@ -334,108 +443,145 @@ impl Registry {
             rp: rp.to_string(),
         };
         // Measurement filter (sorted; `None` takes everything) → its tasks.
-        let mut groups: HashMap<Option<Vec<String>>, Vec<Target>> = HashMap::new();
+        let mut groups: BTreeMap<Option<Vec<String>>, Vec<Target>> = BTreeMap::new();
         {
             let subs = self.lock_subs();
             let Some(tasks) = subs.index.get(&key) else {
                 return;
             };
             for t in tasks {
-                let Some((sub, c)) = subs.by_task.get(t) else {
+                let Some(e) = subs.by_task.get(t) else {
                     continue;
                 };
+                let Some(sub) = &e.sub else { continue };
                 let filter = sub.measurements.as_ref().map(|m| {
                     let mut v: Vec<String> = m.iter().cloned().collect();
                     v.sort_unstable();
                     v
                 });
-                groups
-                    .entry(filter)
-                    .or_default()
-                    .push((t.clone(), c.clone()));
+                let target = match (&e.feed, &e.broken) {
+                    (Some(f), _) => Target::Queue(f.clone()),
+                    (None, Some(err)) => Target::Broken {
+                        task: t.clone(),
+                        error: err.clone(),
+                    },
+                    // Subscribed to nothing it can take (no queue): not a target.
+                    (None, None) => continue,
+                };
+                groups.entry(filter).or_default().push(target);
             }
         }
-        for (filter, tasks) in groups {
-            let mut frames = Vec::new();
-            let mut unsendable = 0;
-            match filter {
-                None => encode_frames(db, rp, points, &mut frames, &mut unsendable),
+        for (filter, targets) in groups {
+            let mut batches = Vec::new();
+            let encoded = match filter {
+                None => encode_batches(db, rp, points, &mut batches),
                 Some(names) => {
                     let selected: Vec<&P> = points
                         .iter()
                         .filter(|p| names.iter().any(|n| n == p.measurement()))
                         .collect();
-                    encode_frames(db, rp, &selected, &mut frames, &mut unsendable);
+                    encode_batches(db, rp, &selected, &mut batches)
                 }
-            }
-            let links = self.lock();
-            for (task, counters) in &tasks {
-                let link = links.get(task);
-                for frame in &frames {
-                    let why = match link {
-                        Some(l) => l.try_send(frame.clone()),
-                        None => Routed::NotConnected,
-                    };
-                    if why == Routed::Queued {
-                        counters
-                            .points_routed
-                            .fetch_add(frame.points, Ordering::Relaxed);
-                    } else {
-                        counters
-                            .points_dropped
-                            .fetch_add(frame.points, Ordering::Relaxed);
-                        log_drop(task, counters, why);
-                    }
-                }
-                if unsendable > 0 {
-                    counters
-                        .points_dropped
-                        .fetch_add(unsendable, Ordering::Relaxed);
-                    log_drop(task, counters, Routed::Dropped);
-                }
+            };
+            match encoded {
+                Ok(()) => out.add(targets, batches),
+                Err(bytes) => out.oversized(bytes),
             }
         }
     }
 
-    /// Points that were queued for a worker whose link then died: routed, but not delivered.
-    fn count_lost(&self, task_id: &str, points: u64) {
-        if points == 0 {
+    /// Routes points that do not come from an HTTP request (loopback writes, UDP): encodes
+    /// them and commits them to every target queue, waiting up to `[queue] write-timeout`
+    /// for room.
+    pub async fn route_write<P: Routable>(
+        &self,
+        db: &str,
+        rp: &str,
+        points: &[P],
+    ) -> Result<(), WriteError> {
+        let mut pending = PendingWrite::default();
+        self.encode_write(db, rp, points, &mut pending);
+        crate::enqueue::commit(self, pending, self.queues.write_timeout).await
+    }
+
+    /// Counts UDP points given up against every task they were for.
+    pub fn count_udp_drop<P: Routable>(&self, db: &str, rp: &str, points: &[P]) {
+        let key = Dbrp {
+            db: db.to_string(),
+            rp: rp.to_string(),
+        };
+        let subs = self.lock_subs();
+        let Some(tasks) = subs.index.get(&key) else {
             return;
-        }
-        let subs = self.lock_subs();
-        if let Some((_, c)) = subs.by_task.get(task_id) {
-            c.points_routed.fetch_sub(
-                points.min(c.points_routed.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-            c.points_dropped.fetch_add(points, Ordering::Relaxed);
-            log_drop(task_id, c, Routed::NotConnected);
+        };
+        for t in tasks {
+            let Some(e) = subs.by_task.get(t) else {
+                continue;
+            };
+            let n = match e.sub.as_ref().and_then(|s| s.measurements.as_ref()) {
+                None => points.len(),
+                Some(m) => points
+                    .iter()
+                    .filter(|p| m.contains(p.measurement()))
+                    .count(),
+            };
+            e.counters
+                .points_dropped
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
-    /// Routing counters of every subscribed task, by id.
+    /// Writes every queue's batches held in memory to disk (a clean shutdown: they are
+    /// there after the restart). Blocks on disk I/O.
+    pub fn persist_queues(&self) {
+        let feeds: Vec<Arc<Feed>> = self
+            .lock_subs()
+            .by_task
+            .values()
+            .filter_map(|e| e.feed.clone())
+            .collect();
+        for f in feeds {
+            match f.queue().persist_memory() {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    task = f.task_id(),
+                    batches = n,
+                    "queued batches kept on disk"
+                ),
+                Err(e) => {
+                    error!(task = f.task_id(), error = %e, "queued batches held in memory could not be written to disk; they are lost")
+                }
+            }
+        }
+    }
+
+    /// Counters and queue of every subscribed task, by id.
     pub fn task_counts(&self) -> Vec<TaskCount> {
-        let subs = self.lock_subs();
-        let sorted: BTreeMap<&String, &Arc<TaskCounters>> =
-            subs.by_task.iter().map(|(k, (_, c))| (k, c)).collect();
-        sorted
+        let entries: BTreeMap<String, (Arc<TaskCounters>, Option<Arc<Feed>>)> = self
+            .lock_subs()
+            .by_task
+            .iter()
+            .map(|(k, e)| (k.clone(), (e.counters.clone(), e.feed.clone())))
+            .collect();
+        entries
             .into_iter()
-            .map(|(task, c)| TaskCount {
-                task_id: task.clone(),
-                points_routed: c.points_routed.load(Ordering::Relaxed),
-                points_dropped: c.points_dropped.load(Ordering::Relaxed),
-            })
+            .map(|(task, (c, f))| TaskCount::of(&task, &c, f.map(|f| f.queue().stats())))
             .collect()
     }
 
     /// Counters of one task (zero when it never subscribed).
     pub fn task_count(&self, task_id: &str) -> TaskCount {
-        let subs = self.lock_subs();
-        let c = subs.by_task.get(task_id).map(|(_, c)| c);
-        TaskCount {
-            task_id: task_id.to_string(),
-            points_routed: c.map_or(0, |c| c.points_routed.load(Ordering::Relaxed)),
-            points_dropped: c.map_or(0, |c| c.points_dropped.load(Ordering::Relaxed)),
+        let entry = self
+            .lock_subs()
+            .by_task
+            .get(task_id)
+            .map(|e| (e.counters.clone(), e.feed.clone()));
+        match entry {
+            Some((c, f)) => TaskCount::of(task_id, &c, f.map(|f| f.queue().stats())),
+            None => TaskCount {
+                task_id: task_id.to_string(),
+                ..TaskCount::default()
+            },
         }
     }
 
@@ -517,7 +663,7 @@ impl Registry {
         false
     }
 
-    /// The link of `task_id`'s worker, for a replay that feeds it with backpressure.
+    /// The data link of `task_id`'s worker, for a replay that feeds it with backpressure.
     pub fn peer(&self, task_id: &str) -> Option<Peer> {
         self.lock().get(task_id).map(|l| l.peer.clone())
     }
@@ -525,7 +671,12 @@ impl Registry {
     /// Whether the worker of `task_id` is connected and has said what it wants: from then on
     /// writes reach it.
     pub fn is_subscribed(&self, task_id: &str) -> bool {
-        self.is_connected(task_id) && self.lock_subs().by_task.contains_key(task_id)
+        self.is_connected(task_id)
+            && self
+                .lock_subs()
+                .by_task
+                .get(task_id)
+                .is_some_and(|e| e.sub.is_some())
     }
 
     pub fn is_connected(&self, task_id: &str) -> bool {
@@ -539,19 +690,6 @@ impl Registry {
         ids
     }
 
-    pub fn stats(&self) -> Vec<WorkerStats> {
-        let mut stats: Vec<_> = self
-            .lock()
-            .iter()
-            .map(|(task_id, l)| WorkerStats {
-                task_id: task_id.clone(),
-                dropped_batches: l.dropped.load(Ordering::Relaxed),
-            })
-            .collect();
-        stats.sort_by(|a, b| a.task_id.cmp(&b.task_id));
-        stats
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Link>> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -561,336 +699,50 @@ impl Registry {
     }
 }
 
-/// Encodes `points` into frames of at most [`POINTS_PER_FRAME`] points and
-/// [`MAX_FRAME_LEN`] bytes (halving a chunk that came out larger). A single point too large
-/// for a frame, or one that fails to encode, is counted in `unsendable`.
-fn encode_frames<Q: Serialize>(
+/// A batch ready for the queues: its payload and point count.
+#[derive(Clone)]
+pub(crate) struct EncodedBatch {
+    pub payload: Bytes,
+    pub points: u32,
+}
+
+/// Encodes `points` into batches of at most [`POINTS_PER_FRAME`] points and
+/// [`MAX_BATCH_BYTES`] bytes (halving a chunk that came out larger). `Err(size)`: a single
+/// point encodes larger than a batch may be (it could never reach its worker).
+fn encode_batches<Q: EncodePoint>(
     db: &str,
     rp: &str,
     points: &[Q],
-    out: &mut Vec<Frame>,
-    unsendable: &mut u64,
-) {
+    out: &mut Vec<EncodedBatch>,
+) -> Result<(), usize> {
     for chunk in points.chunks(POINTS_PER_FRAME) {
-        encode_chunk(db, rp, chunk, out, unsendable);
+        encode_chunk(db, rp, chunk, out)?;
     }
+    Ok(())
 }
 
-fn encode_chunk<Q: Serialize>(
+fn encode_chunk<Q: EncodePoint>(
     db: &str,
     rp: &str,
     chunk: &[Q],
-    out: &mut Vec<Frame>,
-    unsendable: &mut u64,
-) {
-    match encode_points(db, rp, chunk) {
-        Ok(bytes) if bytes.len() <= MAX_FRAME_LEN => out.push(Frame {
-            bytes,
-            points: chunk.len() as u64,
-        }),
-        Ok(_) if chunk.len() > 1 => {
-            let (a, b) = chunk.split_at(chunk.len() / 2);
-            encode_chunk(db, rp, a, out, unsendable);
-            encode_chunk(db, rp, b, out, unsendable);
+    out: &mut Vec<EncodedBatch>,
+) -> Result<(), usize> {
+    let bytes = encode_batch(db, rp, chunk);
+    if bytes.len() > MAX_BATCH_BYTES {
+        if chunk.len() == 1 {
+            return Err(bytes.len());
         }
-        Ok(_) => *unsendable += 1,
-        Err(e) => {
-            warn!(error = %e, "points could not be encoded for the workers");
-            *unsendable += chunk.len() as u64;
-        }
+        let (a, b) = chunk.split_at(chunk.len() / 2);
+        encode_chunk(db, rp, a, out)?;
+        return encode_chunk(db, rp, b, out);
     }
-}
-
-fn log_drop(task: &str, counters: &TaskCounters, why: Routed) {
-    let mut last = counters
-        .last_drop_log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if last.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
-        *last = Some(Instant::now());
-        let reason = match why {
-            Routed::Dropped => "its queue is full",
-            _ => "its worker is not connected",
-        };
-        warn!(
-            task,
-            reason,
-            points_dropped = counters.points_dropped.load(Ordering::Relaxed),
-            "points dropped for a task"
-        );
-    }
+    out.push(EncodedBatch {
+        payload: Bytes::from(bytes),
+        points: chunk.len() as u32,
+    });
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use kapacitor_ipc::{Hello, PeerOptions, Role, handshake};
-    use tokio::net::UnixStream;
-
-    async fn pair(task: &str) -> (Peer, kapacitor_ipc::Inbox, kapacitor_ipc::Inbox) {
-        let (a, b) = UnixStream::pair().unwrap();
-        let worker = Hello::new(Role::Worker {
-            task_id: task.into(),
-        });
-        let (apid_side, worker_side) = tokio::join!(
-            handshake(a, Hello::new(Role::Apid), PeerOptions::default()),
-            handshake(b, worker, PeerOptions::default()),
-        );
-        let (peer, apid_inbox) = apid_side.unwrap();
-        let (worker_peer, worker_inbox) = worker_side.unwrap();
-        // The test holds only the worker's inbox; its connection must outlive this function.
-        std::mem::forget(worker_peer);
-        (peer, apid_inbox, worker_inbox)
-    }
-
-    #[tokio::test]
-    async fn routes_to_the_registered_worker() {
-        let reg = Registry::new();
-        let (peer, _ai, mut wi) = pair("a").await;
-        reg.register("a", peer);
-        assert_eq!(reg.route::<Point>("a", "db", "rp", &[]), Routed::Queued);
-        assert_eq!(
-            reg.route::<Point>("b", "db", "rp", &[]),
-            Routed::NotConnected
-        );
-        let got = wi.recv().await.unwrap();
-        assert!(matches!(got.msg, Message::Points { ref db, .. } if db == "db"));
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_drops_and_counts_without_blocking_others() {
-        let reg = Registry::new();
-        // Worker "slow" never reads its inbox, so its socket and queue fill up.
-        let (slow, _ai1, _slow_inbox) = pair("slow").await;
-        let (fast, _ai2, mut fast_inbox) = pair("fast").await;
-        reg.register("slow", slow);
-        reg.register("fast", fast);
-        let big: Vec<Point> = (0..200)
-            .map(|i| Point {
-                name: "m".repeat(100),
-                tags: Default::default(),
-                fields: Default::default(),
-                time: i,
-            })
-            .collect();
-        let frame_len = encode_points("db", "rp", &big).unwrap().len();
-        // The worker side holds its inbox (256 frames) and a socket buffer; past that, apid
-        // holds at most WORKER_QUEUE_BYTES, whatever the number of frames.
-        let bound = WORKER_QUEUE_BYTES / frame_len + 256 + 200;
-        let mut first_drop = None;
-        let mut dropped = 0;
-        for i in 0..bound + 100 {
-            if reg.route("slow", "db", "rp", &big) == Routed::Dropped {
-                first_drop.get_or_insert(i);
-                dropped += 1;
-            }
-            if i % 64 == 0 {
-                // Let the link's tasks move what they can into the socket.
-                tokio::task::yield_now().await;
-            }
-        }
-        let first_drop = first_drop.expect("a bounded queue must overflow");
-        assert!(
-            first_drop < bound,
-            "dropped first after {first_drop} frames of {frame_len} bytes"
-        );
-        assert_eq!(reg.stats()[1].dropped_batches, dropped);
-        assert_eq!(reg.route::<Point>("fast", "db", "rp", &[]), Routed::Queued);
-        assert!(fast_inbox.recv().await.is_some());
-    }
-
-    fn pt(name: &str) -> Point {
-        Point {
-            name: name.into(),
-            tags: Default::default(),
-            fields: Default::default(),
-            time: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn writes_reach_subscribers_by_dbrp_and_measurement_and_misses_are_counted() {
-        let reg = Registry::new();
-        let (cpu, _a1, mut cpu_in) = pair("cpu").await;
-        let (all, _a2, mut all_in) = pair("all").await;
-        reg.register("cpu", cpu);
-        reg.register("all", all);
-        let dbrp = Dbrp {
-            db: "db".into(),
-            rp: "rp".into(),
-        };
-        reg.subscribe(
-            "cpu",
-            Subscription {
-                dbrps: vec![dbrp.clone()],
-                measurements: Some(["cpu".to_string()].into_iter().collect()),
-            },
-        );
-        reg.subscribe(
-            "all",
-            Subscription {
-                dbrps: vec![dbrp.clone()],
-                measurements: None,
-            },
-        );
-        reg.subscribe(
-            "down",
-            Subscription {
-                dbrps: vec![dbrp],
-                measurements: None,
-            },
-        );
-        reg.route_write("db", "rp", &[pt("cpu"), pt("mem"), pt("cpu")]);
-        reg.route_write("other", "rp", &[pt("cpu")]);
-        let got = cpu_in.recv().await.unwrap();
-        assert!(matches!(got.msg, Message::Points { ref points, .. } if points.len() == 2));
-        let got = all_in.recv().await.unwrap();
-        assert!(matches!(got.msg, Message::Points { ref points, .. } if points.len() == 3));
-        let counts = reg.task_counts();
-        assert_eq!(
-            counts,
-            vec![
-                TaskCount {
-                    task_id: "all".into(),
-                    points_routed: 3,
-                    points_dropped: 0
-                },
-                TaskCount {
-                    task_id: "cpu".into(),
-                    points_routed: 2,
-                    points_dropped: 0
-                },
-                TaskCount {
-                    task_id: "down".into(),
-                    points_routed: 0,
-                    points_dropped: 3
-                },
-            ]
-        );
-        reg.forget("down");
-        reg.route_write("db", "rp", &[pt("x")]);
-        assert_eq!(reg.task_count("down").points_dropped, 0);
-        assert_eq!(reg.task_count("all").points_routed, 4);
-    }
-
-    #[tokio::test]
-    async fn borrowed_points_arrive_as_the_owned_points_in_frames_of_bounded_size() {
-        let reg = Registry::new();
-        let (a, _a1, mut a_in) = pair("a").await;
-        let (b, _a2, mut b_in) = pair("b").await;
-        reg.register("a", a);
-        reg.register("b", b);
-        let dbrp = Dbrp {
-            db: "db".into(),
-            rp: "rp".into(),
-        };
-        for t in ["a", "b"] {
-            reg.subscribe(
-                t,
-                Subscription {
-                    dbrps: vec![dbrp.clone()],
-                    measurements: Some(["cpu".to_string()].into_iter().collect()),
-                },
-            );
-        }
-        let n = POINTS_PER_FRAME + 3;
-        let body: String = (0..n)
-            .map(|i| format!("cpu,host=h{} v={i}i {i}\nmem v=1i {i}\n", i % 7))
-            .collect();
-        let parsed: Vec<PointRef<'_>> =
-            kapacitor_models::line_protocol::lines(&body, Default::default(), 0)
-                .collect::<Result<_, _>>()
-                .unwrap();
-        reg.route_write("db", "rp", &parsed);
-        let want: Vec<Point> = parsed
-            .iter()
-            .filter(|p| p.name == "cpu")
-            .map(PointRef::to_point)
-            .collect();
-        for inbox in [&mut a_in, &mut b_in] {
-            let mut got = Vec::new();
-            while got.len() < n {
-                match inbox.recv().await.unwrap().msg {
-                    Message::Points { points, .. } => {
-                        assert!(points.len() <= POINTS_PER_FRAME);
-                        got.extend(points);
-                    }
-                    other => panic!("unexpected {}", other.name()),
-                }
-            }
-            assert_eq!(got, want);
-        }
-        assert_eq!(reg.task_count("a").points_routed, n as u64);
-        assert_eq!(reg.task_count("b").points_routed, n as u64);
-    }
-
-    /// Requests go over the control link: a data link stuffed with frames the worker does
-    /// not read delays nothing, and a worker that stops answering is left out of lists
-    /// until a probe hears from it again.
-    #[tokio::test]
-    async fn requests_use_the_control_link_and_silence_is_remembered() {
-        let reg = Registry::new();
-        let (data, _a1, _stalled_data) = pair("t").await;
-        reg.register("t", data);
-        let short = Duration::from_millis(200);
-        assert!(matches!(
-            reg.request("t", Message::StatsRequest, short).await,
-            Err(RequestError::NotConnected(_))
-        ));
-        let big: Vec<Point> = (0..1000).map(|_| pt(&"m".repeat(100))).collect();
-        for _ in 0..200 {
-            reg.route("t", "db", "rp", &big);
-        }
-        let (control, _a2, mut worker) = pair("t").await;
-        reg.register_control("t", control);
-        assert!(reg.has_control("t"));
-        let (answering_tx, mut answering) = tokio::sync::watch::channel(true);
-        let served = tokio::spawn(async move {
-            while let Some(inc) = worker.recv().await {
-                if *answering.borrow_and_update() {
-                    inc.reply(Message::Stats { json: "{}".into() })
-                        .await
-                        .unwrap();
-                }
-            }
-        });
-        let asked = Instant::now();
-        let answer = reg.request("t", Message::StatsRequest, Duration::from_secs(10));
-        assert!(matches!(answer.await, Ok(Message::Stats { .. })));
-        assert!(asked.elapsed() < Duration::from_secs(5));
-        assert!(reg.answers("t"));
-
-        answering_tx.send(false).unwrap();
-        let err = reg
-            .request("t", Message::StatsRequest, short)
-            .await
-            .unwrap_err();
-        assert!(err.is_timeout(), "{err}");
-        // Silent: not asked by lists; the probe it starts times out too.
-        assert!(!reg.answers("t"));
-        answering_tx.send(true).unwrap();
-        let until = Instant::now() + Duration::from_secs(30);
-        while !reg.answers("t") {
-            assert!(
-                Instant::now() < until,
-                "the probe never cleared the silence"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        drop(reg);
-        served.abort();
-    }
-
-    #[tokio::test]
-    async fn stale_connection_does_not_unregister_its_successor() {
-        let reg = Registry::new();
-        let (p1, _a1, _w1) = pair("t").await;
-        let (p2, _a2, _w2) = pair("t").await;
-        let c1 = reg.register("t", p1);
-        let c2 = reg.register("t", p2);
-        reg.unregister("t", c1);
-        assert!(reg.is_connected("t"));
-        reg.unregister("t", c2);
-        assert!(!reg.is_connected("t"));
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;

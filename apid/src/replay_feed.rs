@@ -1,6 +1,12 @@
 //! Feeding a replay's worker: reading `.srpl` files, rebasing timestamps, pacing by the
 //! clock, and sending frames over the worker's data link (each send waits while the link's
 //! queue is full, so a fast replay goes exactly as fast as the worker takes it).
+//!
+//! Points go as `TaskBatch { seq: 0, payload }` ("kapacitor batch v1", decoded on the
+//! worker's engine thread like a live task's queued batches): the replay worker's data
+//! never passes through a durable queue (the recording is the durable copy, and a replay
+//! whose worker dies fails), so sequence number 0 tells the worker there is nothing to
+//! acknowledge.
 
 use crate::replays::Pace;
 use kapacitor_ipc::{Dbrp, Message, Peer};
@@ -11,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Points per `Points` frame.
+/// Points per `TaskBatch` frame.
 const FRAME_POINTS: usize = 1_000;
 /// Records read from a file per chunk handed to the async side.
 const READ_CHUNK: usize = 1_000;
@@ -57,11 +63,11 @@ impl Feeder {
         let Some(dbrp) = p.dbrp.clone() else {
             return Ok(());
         };
-        let points = std::mem::take(&mut p.points);
-        self.send(Message::Points {
-            db: dbrp.db,
-            rp: dbrp.rp,
-            points,
+        let payload = kapacitor_models::encode_batch(&dbrp.db, &dbrp.rp, &p.points);
+        p.points.clear();
+        self.send(Message::TaskBatch {
+            seq: 0,
+            payload: payload.into(),
         })
         .await
     }

@@ -98,6 +98,42 @@ impl ClusterSubs {
     }
 }
 
+/// Queues the points of a UDP datagram. UDP cannot be refused: the listener's parser waits
+/// here (up to `[queue] write-timeout`) while a target queue is full, so its bounded
+/// datagram buffer fills and further datagrams are dropped and counted by the listener;
+/// points still not queued after the wait are counted in the targets' `points_dropped`
+/// and logged. Nothing else in ingest drops.
+fn udp_write(registry: &Registry, db: &str, rp: &str, points: Vec<kapacitor_models::Point>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        let result =
+            tokio::task::block_in_place(|| rt.block_on(registry.route_write(db, rp, &points)));
+        udp_result(registry, db, rp, &points, result);
+    } else {
+        // Not on apid's runtime (unit tests): queued on a task of its own.
+        let (registry, db, rp) = (registry.clone(), db.to_string(), rp.to_string());
+        rt.spawn(async move {
+            let result = registry.route_write(&db, &rp, &points).await;
+            udp_result(&registry, &db, &rp, &points, result);
+        });
+    }
+}
+
+fn udp_result(
+    registry: &Registry,
+    db: &str,
+    rp: &str,
+    points: &[kapacitor_models::Point],
+    result: Result<(), crate::enqueue::WriteError>,
+) {
+    if let Err(e) = result {
+        registry.count_udp_drop(db, rp, points);
+        warn!(db, rp, points = points.len(), error = %e, "UDP subscription points dropped: the tasks' queues did not take them");
+    }
+}
+
 struct Service {
     clusters: Vec<Arc<ClusterSubs>>,
     member: watch::Receiver<Member>,
@@ -117,7 +153,7 @@ pub fn start(cfg: &Config, registry: Registry, cancel: CancellationToken) {
     };
     let hostname = own_host(cfg);
     let sink: PointSink = Arc::new(move |db: &str, rp: &str, points| {
-        registry.route_write(db, rp, &points);
+        udp_write(&registry, db, rp, points);
     });
     let mut clusters = Vec::new();
     for c in cfg

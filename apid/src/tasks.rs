@@ -337,8 +337,10 @@ async fn worker_dot(state: &AppState, id: &str, labels: bool) -> Option<String> 
     }
 }
 
-/// The worker's `stats`, with apid's count of the points the task could not take added to
-/// `task-stats` (`points_dropped`), so that loss is visible where the task is.
+/// The worker's `stats`, with apid's counters of the task's queue added to `task-stats`
+/// (extra keys beside Kapacitor's: points queued, sent, acknowledged and sent again, the
+/// queue's depth in memory and on disk, spilled bytes, in-flight batches, write waits and
+/// refusals), so that the state of the task's input is visible where the task is.
 async fn worker_stats(state: &AppState, id: &str) -> Option<Value> {
     let json = match state
         .registry
@@ -349,9 +351,9 @@ async fn worker_stats(state: &AppState, id: &str) -> Option<Value> {
         _ => return None,
     };
     let mut v: Value = serde_json::from_str(&json).ok()?;
-    let dropped = state.registry.task_count(id).points_dropped;
+    let counts = state.registry.task_count(id);
     if let Some(ts) = v.get_mut("task-stats").and_then(Value::as_object_mut) {
-        ts.insert("points_dropped".into(), json!(dropped));
+        ts.extend(counts.json_fields());
     }
     Some(v)
 }
