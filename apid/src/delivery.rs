@@ -149,8 +149,11 @@ impl Feed {
             debug!(task = %self.task_id, seq, "acknowledgement from an old connection ignored");
             return;
         }
+        let held = self.queue.memory_bytes();
         match self.queue.ack(seq) {
             Ok(()) => {
+                let left = self.queue.memory_bytes();
+                crate::mem_release::queue_drained(held.saturating_sub(left), left == 0);
                 let mut points = 0u64;
                 while let Some(&(s, p)) = c.sent.front()
                     && s <= seq

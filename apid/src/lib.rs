@@ -53,6 +53,7 @@ pub const DISABLE_HANDLERS_ENV: &str = "KAPACITORD_DISABLE_HANDLERS";
 pub fn run() -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_park(mem_release::on_thread_park)
         .enable_all()
         .build()
     {

@@ -55,7 +55,8 @@ pub use dirname::{
 pub use error::QueueError;
 pub use limits::{BATCH_OVERHEAD, MemoryBudget, QueueLimits};
 pub use queue::{
-    Delivery, MAX_PAYLOAD, OWNER_FILE_SUFFIX, Queue, QueueListener, QueueStats, RecoveryReport, Reservation, Tier,
+    Delivery, MAX_PAYLOAD, OWNER_FILE_SUFFIX, Queue, QueueListener, QueueStats, RecoveryReport,
+    Reservation, Tier,
 };
 pub use segment::Cut;
 

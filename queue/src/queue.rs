@@ -1008,6 +1008,11 @@ impl Queue {
         result
     }
 
+    /// What the memory part holds ([`QueueStats::memory_bytes`] without the rest).
+    pub fn memory_bytes(&self) -> u64 {
+        self.state().memory_bytes
+    }
+
     /// Payload bytes handed out by `next` and not acknowledged ([`QueueStats::in_flight_bytes`]
     /// without the rest of the snapshot): a consumer's flow-control window.
     pub fn in_flight_bytes(&self) -> u64 {

@@ -181,7 +181,7 @@ fn one_large_write_costs_apid_at_most_3x_the_body_and_is_given_back() {
     eventually(EVENTUALLY, "every point routed", || {
         (task_ingress(&d, "all").0 == n).then_some(())
     });
-    // Given back once the worker took the frames.
+    // Given back once the worker acknowledged the batches (the queue drained).
     let settled = wait_until(EVENTUALLY, || {
         rss_kib(apid).is_some_and(|r| r <= before + body_kib / 4)
     });
