@@ -935,3 +935,28 @@ fn segment_names_sort_like_numbers() {
     assert_eq!(segment::parse_name("42.seg"), None);
     assert_eq!(segment::parse_name("0000000000000000004x.seg"), None);
 }
+
+/// The owner's `*.json` files beside the segments survive a reopen untouched and go with
+/// `destroy`; the cheap counters agree with the snapshot.
+#[test]
+fn owner_files_are_left_alone_and_counters_match_stats() {
+    let root = tempfile::tempdir().unwrap();
+    let q = open(root.path(), limits(1 << 20, 1 << 20, 64 << 10));
+    std::fs::write(q.dir().join("subscription.json"), "{}").unwrap();
+    q.push(payload(1, 100), 1).unwrap();
+    let d = q.next().unwrap().unwrap();
+    assert_eq!(q.in_flight_bytes(), q.stats().in_flight_bytes);
+    assert_eq!(q.memory_bytes(), q.stats().memory_bytes);
+    q.ack(d.seq).unwrap();
+    assert_eq!((q.in_flight_bytes(), q.memory_bytes()), (0, 0));
+    q.persist_memory().unwrap();
+    drop(q);
+    let q = open(root.path(), limits(1 << 20, 1 << 20, 64 << 10));
+    assert_eq!(
+        std::fs::read_to_string(q.dir().join("subscription.json")).unwrap(),
+        "{}"
+    );
+    let dir = q.dir().to_path_buf();
+    q.destroy().unwrap();
+    assert!(!dir.exists());
+}
