@@ -268,7 +268,10 @@ async fn send_loopback(peer: Peer) {
             }
             Ok(other) => {
                 guard.0 = None;
-                debug!(answer = other.name(), "unexpected answer to a loopback write");
+                debug!(
+                    answer = other.name(),
+                    "unexpected answer to a loopback write"
+                );
             }
             Err(_) => {
                 drop(guard);
